@@ -1,0 +1,70 @@
+/*
+ * common.h -- private helpers shared by the kernel sources.
+ *
+ * Typed sources (gemm, cells) are compiled twice, once with SN_DOUBLE=0 and
+ * once with SN_DOUBLE=1; `real` and SN_FN(name) give the float32 / float64
+ * names from the one source.
+ */
+#ifndef SEQNET_COMMON_H
+#define SEQNET_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "seqnet.h"
+
+#ifndef SN_DOUBLE
+#define SN_DOUBLE 0
+#endif
+
+#if SN_DOUBLE
+typedef double real;
+#define SN_SFX f64
+#else
+typedef float real;
+#define SN_SFX f32
+#endif
+
+#define SN_CAT2(a, b) a##_##b
+#define SN_CAT(a, b) SN_CAT2(a, b)
+#define SN_FN(name) SN_CAT(name, SN_SFX)
+
+#define SN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SN_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Every workspace sub-buffer starts on a cache line. */
+#define SN_ALIGN 64
+static inline size_t sn_round_up(size_t n) {
+    return (n + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN;
+}
+static inline char *sn_align_ptr(void *p) {
+    uintptr_t u = (uintptr_t)p;
+    return (char *)((u + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN);
+}
+
+/* A bump allocator over a caller-owned workspace.  Sizes are computed by the
+ * same sequence of sn_take calls with base == NULL (see *_workspace_size). */
+typedef struct {
+    char *base;
+    size_t used;
+} sn_arena;
+
+static inline void *sn_take(sn_arena *a, size_t bytes) {
+    void *p = a->base ? a->base + a->used : NULL;
+    a->used += sn_round_up(bytes);
+    return p;
+}
+
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static inline int omp_get_thread_num(void) { return 0; }
+static inline int omp_get_num_threads(void) { return 1; }
+static inline int omp_get_max_threads(void) { return 1; }
+#endif
+
+/* Resolve the n_threads argument: <= 0 means the OpenMP default. */
+static inline int sn_threads(int n_threads) {
+    return n_threads > 0 ? n_threads : omp_get_max_threads();
+}
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * cpu.c -- which micro-kernel paths this CPU and OS can run, chosen once.
+ *
+ * A path is usable when the CPU reports the instructions (CPUID) and the OS
+ * saves the wider registers on a context switch (XGETBV).  SEQNET_ISA=ref,
+ * avx2 or avx512 in the environment forces a path at first use; asking for a
+ * path the machine lacks falls back to the best available one.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "common.h"
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#include <cpuid.h>
+
+static uint64_t sn_xgetbv0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static int sn_detect(void) {
+    unsigned a, b, c, d;
+    int avail = 1 << SN_ISA_REF;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return avail;
+    int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
+    if (!osxsave || !avx)
+        return avail;
+    uint64_t xcr0 = sn_xgetbv0();
+    int os_ymm = (xcr0 & 0x6) == 0x6;            /* SSE and AVX state */
+    int os_zmm = (xcr0 & 0xe6) == 0xe6;          /* + opmask, ZMM state */
+    if (__get_cpuid_max(0, NULL) < 7)
+        return avail;
+    __cpuid_count(7, 0, a, b, c, d);
+    int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1;
+    if (os_ymm && avx2 && fma)
+        avail |= 1 << SN_ISA_AVX2;
+    if (os_zmm && avx512f && (avail & (1 << SN_ISA_AVX2)))
+        avail |= 1 << SN_ISA_AVX512;
+    return avail;
+}
+#else
+static int sn_detect(void) { return 1 << SN_ISA_REF; }
+#endif
+
+/* Paths compiled into this build; cpu.c learns them from the build system. */
+static int sn_compiled(void) {
+    int m = 1 << SN_ISA_REF;
+#ifdef SN_HAVE_AVX2
+    m |= 1 << SN_ISA_AVX2;
+#endif
+#ifdef SN_HAVE_AVX512
+    m |= 1 << SN_ISA_AVX512;
+#endif
+    return m;
+}
+
+static int sn_available = -1;
+static int sn_current = -1;
+
+int sn_isa_available(void) {
+    if (sn_available < 0)
+        sn_available = sn_detect() & sn_compiled();
+    return sn_available;
+}
+
+static int sn_best(int avail) {
+    for (int isa = SN_ISA_AVX512; isa > SN_ISA_REF; isa--)
+        if (avail & (1 << isa))
+            return isa;
+    return SN_ISA_REF;
+}
+
+int sn_isa_current(void) {
+    if (sn_current < 0) {
+        int avail = sn_isa_available();
+        int isa = sn_best(avail);
+        const char *env = getenv("SEQNET_ISA");
+        if (env) {
+            for (int i = SN_ISA_REF; i <= SN_ISA_AVX512; i++)
+                if (strcmp(env, sn_isa_name(i)) == 0 && (avail & (1 << i)))
+                    isa = i;
+        }
+        sn_current = isa;
+    }
+    return sn_current;
+}
+
+int sn_set_isa(int isa) {
+    if (isa < SN_ISA_REF || isa > SN_ISA_AVX512 ||
+        !(sn_isa_available() & (1 << isa)))
+        return SN_EARG;
+    sn_current = isa;
+    return SN_OK;
+}
+
+const char *sn_isa_name(int isa) {
+    switch (isa) {
+    case SN_ISA_REF: return "ref";
+    case SN_ISA_AVX2: return "avx2";
+    case SN_ISA_AVX512: return "avx512";
+    default: return "unknown";
+    }
+}
+
+int sn_has_openmp(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int sn_max_threads(void) { return omp_get_max_threads(); }

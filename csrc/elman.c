@@ -1,0 +1,80 @@
+/*
+ * elman.c -- Elman RNN forward and backward (BPTT):
+ *
+ *   h = act(x.W + h_prev.U + b),  act one of tanh, relu, softsign.
+ *
+ * The output h doubles as the gate buffer: it holds x.W until the step
+ * overwrites it with the activation, and the backward pass needs nothing
+ * else, because each derivative is written from the output.
+ */
+#include "act.h"
+#include "recur.h"
+
+static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+                        int64_t tprev, int64_t j0, int64_t j1,
+                        const real *rg, int64_t w) {
+    real *h = r->h + (t * r->B + b) * r->H;
+    (void)tprev;
+    (void)w;
+    for (int64_t j = j0; j < j1; j++)
+        h[j] = sn_act(r->activation, h[j] + rg[j - j0] + r->b[j]);
+}
+
+static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+                         int64_t tprev, int64_t j0, int64_t j1, real *dstep) {
+    const int64_t row = t * r->B + b;
+    const real *h = r->h + row * r->H;
+    const real *dh = r->dh ? r->dh + row * r->H : NULL;
+    real *dg = r->dgates + row * r->H, *dhc = r->dh_carry + b * r->H;
+    (void)tprev;
+    for (int64_t j = j0; j < j1; j++) {
+        real dht = dhc[j] + (dh ? dh[j] : 0);
+        dg[j] = dstep[j] = dht * sn_act_grad(r->activation, h[j]);
+    }
+}
+
+static const SN_FN(sn_cell) elman = {1, 0, 0, 0, forward_row, backward_row};
+
+size_t SN_FN(sn_elman_workspace_size)(int64_t T, int64_t B, int64_t I,
+                                      int64_t H, int n_threads) {
+    return SN_FN(sn_recur_workspace_size)(&elman, T, B, I, H, n_threads);
+}
+
+static int valid_activation(int activation) {
+    return activation == SN_TANH || activation == SN_RELU ||
+           activation == SN_SOFTSIGN;
+}
+
+int SN_FN(sn_elman_forward)(real *h, real *h_n, const real *x,
+                            const real *h0, const real *W, const real *U,
+                            const real *b, const int64_t *lengths, int64_t T,
+                            int64_t B, int64_t I, int64_t H, int activation,
+                            int reverse, void *workspace,
+                            size_t workspace_size, int n_threads) {
+    if (!valid_activation(activation))
+        return SN_EARG;
+    SN_FN(sn_rnn) r = {.h = h, .gates = h, .x = x, .h0 = h0, .U = U, .b = b,
+                       .T = T, .B = B, .I = I, .H = H, .G = H,
+                       .activation = activation};
+    return SN_FN(sn_recur_forward)(&elman, &r, h_n, NULL, W, lengths, reverse,
+                                   workspace, workspace_size, n_threads);
+}
+
+int SN_FN(sn_elman_backward)(real *dx, real *dh0, real *dW, real *dU,
+                             real *db, const real *dh, const real *dh_n,
+                             const real *x, const real *h0, const real *W,
+                             const real *U, const real *h,
+                             const int64_t *lengths, int64_t T, int64_t B,
+                             int64_t I, int64_t H, int activation,
+                             int reverse, void *workspace,
+                             size_t workspace_size, int n_threads) {
+    if (!valid_activation(activation))
+        return SN_EARG;
+    SN_FN(sn_rnn) r = {.h = (real *)h, .gates = (real *)h, .x = x, .h0 = h0,
+                       .U = U, .dh = dh,
+                       .T = T, .B = B, .I = I, .H = H, .G = H,
+                       .activation = activation};
+    return SN_FN(sn_recur_backward)(&elman, &r, dx, dh0, NULL, dW, dU, db,
+                                    dh_n, NULL, W, lengths, reverse,
+                                    workspace, workspace_size, n_threads);
+}

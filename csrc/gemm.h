@@ -1,0 +1,64 @@
+/*
+ * gemm.h -- private GEMM pieces shared by the driver and the cell kernels.
+ *
+ * Micro-kernel contract (every ISA implements exactly this):
+ *   C (mr, nr) = beta*C + Ap . Bp over k, where Ap is a packed panel of mr
+ *   rows (Ap[p*mr + i] = A(i, p)) and Bp a packed panel of nr columns
+ *   (Bp[p*nr + j] = B(p, j)).  C has row stride ldc.  The tile is always
+ *   full: the driver routes edge tiles through a scratch tile.  C is never
+ *   read when beta == 0; beta == 1 adds without multiplying.  Each element
+ *   is summed over p in increasing order, so its value does not depend on
+ *   where the tile sits -- what keeps results identical across threads.
+ */
+#ifndef SEQNET_GEMM_H
+#define SEQNET_GEMM_H
+
+#include "common.h"
+
+/* The largest tile any micro-kernel may declare (sizes the edge scratch). */
+#define SN_MAX_MR 16
+#define SN_MAX_NR 64
+
+typedef void (*SN_FN(sn_ukr_fn))(int64_t k, const real *restrict Ap,
+                                 const real *restrict Bp, real *restrict C,
+                                 int64_t ldc, real beta);
+
+typedef struct {
+    int mr, nr;
+    SN_FN(sn_ukr_fn) fn;
+} SN_FN(sn_ukr);
+
+extern const SN_FN(sn_ukr) SN_FN(sn_ukr_ref);
+
+/* The micro-kernel of the ISA path in use (sn_isa_current). */
+const SN_FN(sn_ukr) *SN_FN(sn_ukr_get)(void);
+
+/* Elements of a packed buffer holding m rows (k deep) in panels of r. */
+static inline size_t sn_packed_size(int64_t m, int64_t k, int r) {
+    return (size_t)((m + r - 1) / r) * (size_t)r * (size_t)k;
+}
+
+/* Pack rows [0, m) of op(A) (op(A) is m x k; trans: A stored k x m) into
+ * panels of mr rows, zero-padding the last panel. */
+void SN_FN(sn_pack_a)(real *restrict Ap, const real *restrict A, int64_t lda,
+                      int trans, int64_t m, int64_t k, int mr);
+
+/* Pack columns [0, n) of op(B) (op(B) is k x n; trans: B stored n x k) into
+ * panels of nr columns, zero-padding the last panel. */
+void SN_FN(sn_pack_b)(real *restrict Bp, const real *restrict B, int64_t ldb,
+                      int trans, int64_t k, int64_t n, int nr);
+
+/* C (m, n) = beta*C + A . B on packed operands, serial.  Bp may start at any
+ * panel boundary of a larger packed matrix. */
+void SN_FN(sn_gemm_packed)(const SN_FN(sn_ukr) *u, real *restrict C,
+                           int64_t ldc, const real *restrict Ap,
+                           const real *restrict Bp, real beta,
+                           int64_t m, int64_t n, int64_t k);
+
+/* The driver behind sn_gemm_f32/f64 without argument checks. */
+void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
+                        const real *Bm, int64_t ldb, real beta, int trans_a,
+                        int trans_b, int64_t M, int64_t N, int64_t K,
+                        void *workspace, int n_threads);
+
+#endif

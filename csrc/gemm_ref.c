@@ -1,0 +1,34 @@
+/*
+ * gemm_ref.c -- the portable micro-kernel: the oracle and the fallback.
+ *
+ * Tile 4 x 8: 32 accumulators, which a compiler keeps in eight 128-bit
+ * registers (float) or sixteen (double) on baseline x86-64, and in
+ * registers on any 64-bit target.  Plain C, no intrinsics.
+ */
+#include "gemm.h"
+
+#define MR 4
+#define NR 8
+
+static void SN_FN(ukr_ref)(int64_t k, const real *restrict Ap,
+                           const real *restrict Bp, real *restrict C,
+                           int64_t ldc, real beta) {
+    real acc[MR][NR] = {{0}};
+    for (int64_t p = 0; p < k; p++) {
+        const real *a = Ap + p * MR, *b = Bp + p * NR;
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++)
+                acc[i][j] += a[i] * b[j];
+    }
+    for (int i = 0; i < MR; i++) {
+        real *c = C + i * ldc;
+        if (beta == 0)
+            for (int j = 0; j < NR; j++) c[j] = acc[i][j];
+        else if (beta == 1)
+            for (int j = 0; j < NR; j++) c[j] += acc[i][j];
+        else
+            for (int j = 0; j < NR; j++) c[j] = beta * c[j] + acc[i][j];
+    }
+}
+
+const SN_FN(sn_ukr) SN_FN(sn_ukr_ref) = {MR, NR, SN_FN(ukr_ref)};

@@ -1,0 +1,99 @@
+/*
+ * gru.c -- GRU forward and backward (BPTT), gate order r z n, the reset
+ * gate applied after the recurrent matmul (PyTorch / cuDNN form):
+ *
+ *   r = sigmoid(a_r)   z = sigmoid(a_z)   hn = h_prev.U_n + bh
+ *   n = tanh(x.W_n + b_n + r*hn)          h = (1-z)*n + z*h_prev
+ * with a = x.W + h_prev.U + b for r and z.
+ */
+#include "act.h"
+#include "recur.h"
+
+static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+                        int64_t tprev, int64_t j0, int64_t j1,
+                        const real *rg, int64_t w) {
+    const int64_t H = r->H, row = t * r->B + b;
+    real *g = r->gates + row * 3 * H;
+    real *h = r->h + row * H, *hn = r->hn + row * H;
+    const real *hp = tprev < 0 ? r->h0 + b * H : r->h + (tprev * r->B + b) * H;
+    const real *bias = r->b;
+    for (int64_t j = j0; j < j1; j++) {
+        const int64_t k = j - j0;
+        real rr = sn_sigmoid(g[j] + rg[k] + bias[j]);
+        real z = sn_sigmoid(g[H + j] + rg[w + k] + bias[H + j]);
+        real hnj = rg[2 * w + k] + r->bh[j];
+        real n = SN_TANH(g[2 * H + j] + bias[2 * H + j] + rr * hnj);
+        g[j] = rr;
+        g[H + j] = z;
+        g[2 * H + j] = n;
+        hn[j] = hnj;
+        h[j] = (1 - z) * n + z * hp[j];
+    }
+}
+
+static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+                         int64_t tprev, int64_t j0, int64_t j1, real *dstep) {
+    const int64_t H = r->H, row = t * r->B + b;
+    const real *g = r->gates + row * 3 * H, *hn = r->hn + row * H;
+    const real *hp = tprev < 0 ? r->h0 + b * H : r->h + (tprev * r->B + b) * H;
+    const real *dh = r->dh ? r->dh + row * H : NULL;
+    real *dg = r->dgates + row * 3 * H, *dgh = r->dgates_h + row * 3 * H;
+    real *dhc = r->dh_carry + b * H;
+    for (int64_t j = j0; j < j1; j++) {
+        real rr = g[j], z = g[H + j], n = g[2 * H + j];
+        real dht = dhc[j] + (dh ? dh[j] : 0);
+        /* h = (1-z)*n + z*h_prev */
+        real dan = dht * (1 - z) * (1 - n * n);
+        real daz = dht * (hp[j] - n) * z * (1 - z);
+        /* n = tanh(a_n + r*hn) */
+        real dar = dan * hn[j] * rr * (1 - rr);
+        real dhn = dan * rr;
+        r->dbh[j] += dhn;
+        dhc[j] = dht * z;       /* the direct path; the GEMM adds dgh.U^T */
+        dg[j] = dgh[j] = dstep[j] = dar;
+        dg[H + j] = dgh[H + j] = dstep[H + j] = daz;
+        dg[2 * H + j] = dan;
+        dgh[2 * H + j] = dstep[2 * H + j] = dhn;
+    }
+}
+
+static const SN_FN(sn_cell) gru = {3, 0, 1, 1, forward_row, backward_row};
+
+size_t SN_FN(sn_gru_workspace_size)(int64_t T, int64_t B, int64_t I,
+                                    int64_t H, int n_threads) {
+    return SN_FN(sn_recur_workspace_size)(&gru, T, B, I, H, n_threads);
+}
+
+int SN_FN(sn_gru_forward)(real *h, real *gates, real *hn, real *h_n,
+                          const real *x, const real *h0, const real *W,
+                          const real *U, const real *b, const real *bh,
+                          const int64_t *lengths, int64_t T, int64_t B,
+                          int64_t I, int64_t H, int reverse, void *workspace,
+                          size_t workspace_size, int n_threads) {
+    if (!hn || !bh)
+        return SN_EARG;
+    SN_FN(sn_rnn) r = {.h = h, .gates = gates, .hn = hn, .x = x, .h0 = h0,
+                       .U = U, .b = b, .bh = bh,
+                       .T = T, .B = B, .I = I, .H = H, .G = 3 * H};
+    return SN_FN(sn_recur_forward)(&gru, &r, h_n, NULL, W, lengths, reverse,
+                                   workspace, workspace_size, n_threads);
+}
+
+int SN_FN(sn_gru_backward)(real *dx, real *dh0, real *dW, real *dU, real *db,
+                           real *dbh, const real *dh, const real *dh_n,
+                           const real *x, const real *h0, const real *W,
+                           const real *U, const real *h, const real *gates,
+                           const real *hn, const int64_t *lengths, int64_t T,
+                           int64_t B, int64_t I, int64_t H, int reverse,
+                           void *workspace, size_t workspace_size,
+                           int n_threads) {
+    if (!dbh || !hn)
+        return SN_EARG;
+    SN_FN(sn_rnn) r = {.h = (real *)h, .gates = (real *)gates,
+                       .hn = (real *)hn, .x = x, .h0 = h0, .U = U, .dh = dh,
+                       .dbh = dbh,
+                       .T = T, .B = B, .I = I, .H = H, .G = 3 * H};
+    return SN_FN(sn_recur_backward)(&gru, &r, dx, dh0, NULL, dW, dU, db, dh_n,
+                                    NULL, W, lengths, reverse, workspace,
+                                    workspace_size, n_threads);
+}

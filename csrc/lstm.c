@@ -1,0 +1,124 @@
+/*
+ * lstm.c -- LSTM forward and backward (BPTT), gate order i f g o.
+ *
+ *   i = sigmoid(a_i + p_i*c_prev)   f = sigmoid(a_f + p_f*c_prev)
+ *   g = tanh(a_g)                   c = f*c_prev + i*g
+ *   o = sigmoid(a_o + p_o*c)        h = o*tanh(c)
+ * with a = x.W + h_prev.U + b and the Graves peepholes p optional.
+ */
+#include "act.h"
+#include "recur.h"
+
+/* Row b at time t, units [j0, j1): gates[t, b] holds x.W on entry and the
+ * post-activation i f g o on exit; writes c[t, b] and h[t, b]. */
+static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+                        int64_t tprev, int64_t j0, int64_t j1,
+                        const real *rg, int64_t w) {
+    const int64_t H = r->H, row = t * r->B + b;
+    real *g = r->gates + row * 4 * H;
+    real *c = r->c + row * H, *h = r->h + row * H;
+    const real *cp = tprev < 0 ? r->c0 + b * H : r->c + (tprev * r->B + b) * H;
+    const real *bias = r->b, *p = r->p;
+    for (int64_t j = j0; j < j1; j++) {
+        const int64_t k = j - j0;
+        real ai = g[j] + rg[k] + bias[j];
+        real af = g[H + j] + rg[w + k] + bias[H + j];
+        real ag = g[2 * H + j] + rg[2 * w + k] + bias[2 * H + j];
+        real ao = g[3 * H + j] + rg[3 * w + k] + bias[3 * H + j];
+        if (p) {
+            ai += p[j] * cp[j];
+            af += p[H + j] * cp[j];
+        }
+        real i = sn_sigmoid(ai), f = sn_sigmoid(af), gg = SN_TANH(ag);
+        real ct = f * cp[j] + i * gg;
+        if (p)
+            ao += p[2 * H + j] * ct;
+        real o = sn_sigmoid(ao);
+        g[j] = i;
+        g[H + j] = f;
+        g[2 * H + j] = gg;
+        g[3 * H + j] = o;
+        c[j] = ct;
+        h[j] = o * SN_TANH(ct);
+    }
+}
+
+static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+                         int64_t tprev, int64_t j0, int64_t j1, real *dstep) {
+    const int64_t H = r->H, row = t * r->B + b;
+    const real *g = r->gates + row * 4 * H, *c = r->c + row * H;
+    const real *cp = tprev < 0 ? r->c0 + b * H : r->c + (tprev * r->B + b) * H;
+    const real *dh = r->dh ? r->dh + row * H : NULL, *p = r->p;
+    real *dg = r->dgates + row * 4 * H;
+    real *dhc = r->dh_carry + b * H, *dcc = r->dc_carry + b * H;
+    for (int64_t j = j0; j < j1; j++) {
+        real i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j];
+        real dht = dhc[j] + (dh ? dh[j] : 0);
+        real tc = SN_TANH(c[j]);
+        /* h = o*tanh(c) */
+        real dao = dht * tc * o * (1 - o);
+        real dc = dcc[j] + dht * o * (1 - tc * tc);
+        if (p)
+            dc += dao * p[2 * H + j];          /* o = sigmoid(a_o + p_o*c) */
+        /* c = f*c_prev + i*g */
+        real dai = dc * gg * i * (1 - i);
+        real daf = dc * cp[j] * f * (1 - f);
+        real dag = dc * i * (1 - gg * gg);
+        real dcp = dc * f;
+        if (p) {
+            dcp += dai * p[j] + daf * p[H + j];
+            r->dp[j] += dai * cp[j];
+            r->dp[H + j] += daf * cp[j];
+            r->dp[2 * H + j] += dao * c[j];
+        }
+        dcc[j] = dcp;
+        dg[j] = dstep[j] = dai;
+        dg[H + j] = dstep[H + j] = daf;
+        dg[2 * H + j] = dstep[2 * H + j] = dag;
+        dg[3 * H + j] = dstep[3 * H + j] = dao;
+    }
+}
+
+static const SN_FN(sn_cell) lstm = {4, 1, 0, 0, forward_row, backward_row};
+
+size_t SN_FN(sn_lstm_workspace_size)(int64_t T, int64_t B, int64_t I,
+                                     int64_t H, int n_threads) {
+    return SN_FN(sn_recur_workspace_size)(&lstm, T, B, I, H, n_threads);
+}
+
+int SN_FN(sn_lstm_forward)(real *h, real *c, real *gates, real *h_n,
+                           real *c_n, const real *x, const real *h0,
+                           const real *c0, const real *W, const real *U,
+                           const real *b, const real *p,
+                           const int64_t *lengths, int64_t T, int64_t B,
+                           int64_t I, int64_t H, int reverse,
+                           void *workspace, size_t workspace_size,
+                           int n_threads) {
+    SN_FN(sn_rnn) r = {.h = h, .c = c, .gates = gates, .x = x, .h0 = h0,
+                       .c0 = c0, .U = U, .b = b, .p = p,
+                       .T = T, .B = B, .I = I, .H = H, .G = 4 * H};
+    return SN_FN(sn_recur_forward)(&lstm, &r, h_n, c_n, W, lengths, reverse,
+                                   workspace, workspace_size, n_threads);
+}
+
+int SN_FN(sn_lstm_backward)(real *dx, real *dh0, real *dc0, real *dW,
+                            real *dU, real *db, real *dp, const real *dh,
+                            const real *dh_n, const real *dc_n, const real *x,
+                            const real *h0, const real *c0, const real *W,
+                            const real *U, const real *p, const real *h,
+                            const real *c, const real *gates,
+                            const int64_t *lengths, int64_t T, int64_t B,
+                            int64_t I, int64_t H, int reverse,
+                            void *workspace, size_t workspace_size,
+                            int n_threads) {
+    if (p && !dp)
+        return SN_EARG;
+    /* The forward outputs are read, never written, by the backward pass. */
+    SN_FN(sn_rnn) r = {.h = (real *)h, .c = (real *)c,
+                       .gates = (real *)gates, .x = x, .h0 = h0, .c0 = c0,
+                       .U = U, .p = p, .dh = dh, .dp = dp,
+                       .T = T, .B = B, .I = I, .H = H, .G = 4 * H};
+    return SN_FN(sn_recur_backward)(&lstm, &r, dx, dh0, dc0, dW, dU, db, dh_n,
+                                    dc_n, W, lengths, reverse, workspace,
+                                    workspace_size, n_threads);
+}

@@ -1,0 +1,366 @@
+/*
+ * recur.c -- forward and backward time loops shared by the LSTM, GRU and
+ * Elman cells.
+ *
+ * Forward:  gates = x.W for every valid (t, b) in ONE GEMM (one per step
+ *           only for the ragged tail); then per step the recurrent GEMM
+ *           h_prev.U of the active rows, with the cell's pointwise maths
+ *           applied straight after on the same slice of hidden units.
+ * Backward: per step the cell's pointwise backward, then dh_prev =
+ *           dgates.U^T; after the loop dx, dW, dU and db as GEMMs (or a
+ *           column sum) over all valid steps.
+ * Threads:  one parallel region around the whole time loop.  Each thread
+ *           owns a fixed slice of hidden units (a multiple of the
+ *           micro-kernel's nr) and the columns of U of every gate for those
+ *           units; one barrier per step.  A thread writes only its own
+ *           units, so no sum is ever split and results do not depend on the
+ *           thread count.
+ */
+#include <string.h>
+#include "gemm.h"
+#include "recur.h"
+
+/* Below this many multiply-adds per step, barriers cost more than a second
+ * thread saves. */
+#define SN_STEP_MIN_PARALLEL (1 << 15)
+
+typedef struct {
+    int64_t *nact;   /* (T) active rows at each step / time */
+    real *Up;        /* packed recurrent weights */
+    real *dgates, *dgates_h, *dstep, *dh_carry, *dc_carry, *dfirst;
+    char *thread;    /* per-thread scratch */
+    size_t thread_bytes;
+    void *gemm_ws;
+} SN_FN(layout);
+
+/* One sequence of sn_take calls sizes the workspace (base NULL) and carves
+ * it up, so the two cannot disagree. */
+static size_t SN_FN(carve)(SN_FN(layout) *L, char *base,
+                           const SN_FN(sn_cell) *cell, int64_t T, int64_t B,
+                           int64_t H, int nt, int backward) {
+    const int64_t G = cell->ngates * H;
+    const size_t r = sizeof(real);
+    sn_arena a = {base, 0};
+    memset(L, 0, sizeof *L);
+    L->nact = sn_take(&a, sizeof(int64_t) * T);
+    if (!backward) {
+        /* each gate's H columns in panels: at most H + nr columns */
+        L->Up = sn_take(&a, r * cell->ngates * (H + SN_MAX_NR) * H);
+        /* packed h_prev, then the slice's recurrent pre-activations */
+        L->thread_bytes = sn_round_up(r * (B + SN_MAX_MR) * H) +
+                          sn_round_up(r * B * (G + cell->ngates * SN_MAX_NR));
+    } else {
+        L->Up = sn_take(&a, r * (H + SN_MAX_NR) * G);
+        L->dgates = sn_take(&a, r * T * B * G);
+        if (cell->separate_h)
+            L->dgates_h = sn_take(&a, r * T * B * G);
+        L->dstep = sn_take(&a, r * 2 * B * G);
+        L->dh_carry = sn_take(&a, r * B * H);
+        if (cell->has_c)
+            L->dc_carry = sn_take(&a, r * B * H);
+        L->dfirst = sn_take(&a, r * B * G);
+        L->thread_bytes = sn_round_up(r * (B + SN_MAX_MR) * G);
+    }
+    L->thread = sn_take(&a, L->thread_bytes * nt);
+    L->gemm_ws = sn_take(&a, sn_gemm_workspace_size(nt));
+    return a.used + SN_ALIGN;
+}
+
+size_t SN_FN(sn_recur_workspace_size)(const SN_FN(sn_cell) *cell, int64_t T,
+                                      int64_t B, int64_t I, int64_t H,
+                                      int n_threads) {
+    SN_FN(layout) L;
+    int nt = sn_threads(n_threads);
+    (void)I;
+    size_t f = SN_FN(carve)(&L, NULL, cell, T, B, H, nt, 0);
+    size_t b = SN_FN(carve)(&L, NULL, cell, T, B, H, nt, 1);
+    return SN_MAX(f, b);
+}
+
+static int check(const int64_t *lengths, int64_t T, int64_t B, int64_t I,
+                 int64_t H) {
+    if (T < 1 || B < 1 || I < 1 || H < 1)
+        return SN_EDIM;
+    if (!lengths)
+        return SN_EARG;
+    for (int64_t b = 0; b < B; b++)
+        if (lengths[b] < 1 || lengths[b] > T ||
+            (b > 0 && lengths[b] > lengths[b - 1]))
+            return SN_ELENGTHS;
+    return SN_OK;
+}
+
+/* nact[t] = number of rows valid at time t = rows active at step t. */
+static void count_active(int64_t *nact, const int64_t *lengths, int64_t T,
+                         int64_t B) {
+    int64_t n = B;
+    for (int64_t t = 0; t < T; t++) {
+        while (n > 0 && lengths[n - 1] <= t)
+            n--;
+        nact[t] = n;
+    }
+}
+
+/* Zero rows b >= nact[t] of a (T, B, width) array. */
+static void SN_FN(zero_padding)(real *Y, int64_t width, const int64_t *nact,
+                                int64_t T, int64_t B) {
+    for (int64_t t = 0; t < T; t++)
+        if (nact[t] < B)
+            memset(Y + (t * B + nact[t]) * width, 0,
+                   sizeof(real) * (B - nact[t]) * width);
+}
+
+/* C[t, b] = A[t, b] . op(Bm) for the valid rows b < nact[t] only: one GEMM
+ * for the leading steps where every row is valid, one per ragged step. */
+static void SN_FN(valid_rows_gemm)(real *C, int64_t ldc, const real *A,
+                                   int64_t lda, const real *Bm, int64_t ldb,
+                                   int trans_b, int64_t N, int64_t K,
+                                   const int64_t *nact, int64_t T, int64_t B,
+                                   void *ws, int nt) {
+    int64_t full = 0;
+    while (full < T && nact[full] == B)
+        full++;
+    if (full > 0)
+        SN_FN(sn_gemm_run)(C, ldc, A, lda, Bm, ldb, 0, 0, trans_b, full * B,
+                           N, K, ws, nt);
+    for (int64_t t = full; t < T && nact[t] > 0; t++)
+        SN_FN(sn_gemm_run)(C + t * B * ldc, ldc, A + t * B * lda, lda, Bm,
+                           ldb, 0, 0, trans_b, nact[t], N, K, ws, nt);
+}
+
+/* C += sum over t of A[t + shift]^T . Bm[t], over the rows valid at both
+ * times (shift is -1, 0 or +1; valid at the later time implies valid at the
+ * earlier one). */
+static void SN_FN(valid_rows_gemm_tn)(real *C, int64_t ldc, const real *A,
+                                      int64_t lda, const real *Bm,
+                                      int64_t ldb, int64_t M, int64_t N,
+                                      int shift, const int64_t *nact,
+                                      int64_t T, int64_t B, void *ws, int nt) {
+    const int64_t t0 = shift < 0 ? 1 : 0, t1 = shift > 0 ? T - 1 : T;
+    const int64_t late = shift > 0 ? 1 : 0;
+    int64_t full = t0;
+    while (full < t1 && nact[full + late] == B)
+        full++;
+    if (full > t0)
+        SN_FN(sn_gemm_run)(C, ldc, A + (t0 + shift) * B * lda, lda,
+                           Bm + t0 * B * ldb, ldb, 1, 1, 0, M, N,
+                           (full - t0) * B, ws, nt);
+    for (int64_t t = full; t < t1 && nact[t + late] > 0; t++)
+        SN_FN(sn_gemm_run)(C, ldc, A + (t + shift) * B * lda, lda,
+                           Bm + t * B * ldb, ldb, 1, 1, 0, M, N,
+                           nact[t + late], ws, nt);
+}
+
+/* Threads for the time loop and each one's slice [j0, j1) of hidden units,
+ * in whole panels of nr so the tiles never depend on the thread count. */
+static int step_threads(int64_t B, int64_t H, int64_t G, int nr, int nt) {
+    int64_t panels = (H + nr - 1) / nr;
+    if ((double)B * H * G < SN_STEP_MIN_PARALLEL)
+        return 1;
+    return (int)SN_MIN((int64_t)nt, panels);
+}
+
+static void slice(int64_t H, int nr, int nt, int tid, int64_t *j0,
+                  int64_t *j1) {
+    int64_t panels = (H + nr - 1) / nr;
+    *j0 = SN_MIN(H, panels * tid / nt * nr);
+    *j1 = SN_MIN(H, panels * (tid + 1) / nt * nr);
+}
+
+static inline int64_t time_of(const int64_t *lengths, int64_t b, int64_t s,
+                              int reverse) {
+    return reverse ? lengths[b] - 1 - s : s;
+}
+
+int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
+                            real *h_n, real *c_n, const real *W,
+                            const int64_t *lengths, int reverse,
+                            void *workspace, size_t workspace_size,
+                            int n_threads) {
+    const int64_t T = r->T, B = r->B, I = r->I, H = r->H, G = r->G;
+    int st = check(lengths, T, B, I, H);
+    if (st != SN_OK)
+        return st;
+    if (!r->h || !r->gates || !h_n || !r->x || !r->h0 || !W || !r->U ||
+        !r->b || !workspace || (cell->has_c && (!r->c || !r->c0 || !c_n)))
+        return SN_EARG;
+    const int nt = sn_threads(n_threads);
+    if (workspace_size < SN_FN(sn_recur_workspace_size)(cell, T, B, I, H, nt))
+        return SN_EWORKSPACE;
+
+    SN_FN(layout) L;
+    SN_FN(carve)(&L, sn_align_ptr(workspace), cell, T, B, H, nt, 0);
+    const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
+    const int mr = u->mr, nr = u->nr, ngates = cell->ngates;
+    const int64_t steps = lengths[0];
+    count_active(L.nact, lengths, T, B);
+
+    SN_FN(zero_padding)(r->h, H, L.nact, T, B);
+    if (r->gates != r->h)
+        SN_FN(zero_padding)(r->gates, G, L.nact, T, B);
+    if (r->c)
+        SN_FN(zero_padding)(r->c, H, L.nact, T, B);
+    if (r->hn)
+        SN_FN(zero_padding)(r->hn, H, L.nact, T, B);
+    /* x.W for every valid (t, b); the cells add bias and recurrence. */
+    SN_FN(valid_rows_gemm)(r->gates, G, r->x, I, W, G, 0, G, I, L.nact, T, B,
+                           L.gemm_ws, nt);
+
+    const int ntr = step_threads(B, H, G, nr, nt);
+    #pragma omp parallel num_threads(ntr) if (ntr > 1)
+    {
+        const int tid = omp_get_thread_num();
+        int64_t j0, j1;
+        slice(H, nr, ntr, tid, &j0, &j1);
+        const int64_t w = j1 - j0;
+        char *mine = L.thread + L.thread_bytes * tid;
+        real *Ap = (real *)mine;
+        real *rg = (real *)(mine + sn_round_up(sizeof(real) * (B + SN_MAX_MR) * H));
+        const size_t gate_panels = (size_t)(H + SN_MAX_NR) * H;
+        /* Pack this thread's columns of every gate once per call. */
+        for (int q = 0; q < ngates; q++)
+            SN_FN(sn_pack_b)(L.Up + q * gate_panels + j0 * H, r->U + q * H + j0,
+                             G, 0, H, w, nr);
+        for (int64_t s = 0; s < steps; s++) {
+            const int64_t n = L.nact[s];
+            /* Pack h_prev of the active rows (row b's previous state sits at
+             * its own time, so gather row by row). */
+            for (int64_t i0 = 0; i0 < n; i0 += mr) {
+                const real *src[SN_MAX_MR];
+                for (int i = 0; i < mr; i++) {
+                    int64_t b = i0 + i;
+                    if (b >= n)
+                        src[i] = NULL;
+                    else if (s == 0)
+                        src[i] = r->h0 + b * H;
+                    else
+                        src[i] = r->h + ((time_of(lengths, b, s, reverse) +
+                                          (reverse ? 1 : -1)) * B + b) * H;
+                }
+                real *dst = Ap + i0 * H;
+                for (int64_t p = 0; p < H; p++)
+                    for (int i = 0; i < mr; i++)
+                        dst[p * mr + i] = src[i] ? src[i][p] : 0;
+            }
+            for (int q = 0; q < ngates; q++)
+                SN_FN(sn_gemm_packed)(u, rg + q * w, ngates * w, Ap,
+                                      L.Up + q * gate_panels + j0 * H, 0, n, w,
+                                      H);
+            for (int64_t b = 0; b < n; b++) {
+                int64_t t = time_of(lengths, b, s, reverse);
+                int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
+                cell->forward_row(r, t, b, tprev, j0, j1, rg + b * ngates * w,
+                                  w);
+            }
+            #pragma omp barrier
+        }
+    }
+
+    /* The final state is the output at each row's last valid step. */
+    for (int64_t b = 0; b < B; b++) {
+        int64_t t = reverse ? 0 : lengths[b] - 1;
+        memcpy(h_n + b * H, r->h + (t * B + b) * H, sizeof(real) * H);
+        if (cell->has_c)
+            memcpy(c_n + b * H, r->c + (t * B + b) * H, sizeof(real) * H);
+    }
+    return SN_OK;
+}
+
+int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
+                             real *dx, real *dh0, real *dc0, real *dW,
+                             real *dU, real *db, const real *dh_n,
+                             const real *dc_n, const real *W,
+                             const int64_t *lengths, int reverse,
+                             void *workspace, size_t workspace_size,
+                             int n_threads) {
+    const int64_t T = r->T, B = r->B, I = r->I, H = r->H, G = r->G;
+    int st = check(lengths, T, B, I, H);
+    if (st != SN_OK)
+        return st;
+    if (!dh0 || !dW || !dU || !db || !r->h || !r->gates || !r->x || !r->h0 ||
+        !W || !r->U || !workspace ||
+        (cell->has_c && (!dc0 || !r->c || !r->c0)) ||
+        (r->hn == NULL && cell->separate_h))
+        return SN_EARG;
+    const int nt = sn_threads(n_threads);
+    if (workspace_size < SN_FN(sn_recur_workspace_size)(cell, T, B, I, H, nt))
+        return SN_EWORKSPACE;
+
+    SN_FN(layout) L;
+    SN_FN(carve)(&L, sn_align_ptr(workspace), cell, T, B, H, nt, 1);
+    const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
+    const int mr = u->mr, nr = u->nr;
+    const int64_t steps = lengths[0];
+    count_active(L.nact, lengths, T, B);
+    r->dgates = L.dgates;
+    r->dgates_h = L.dgates_h;
+    r->dh_carry = L.dh_carry;
+    r->dc_carry = L.dc_carry;
+    if (dh_n)
+        memcpy(L.dh_carry, dh_n, sizeof(real) * B * H);
+    else
+        memset(L.dh_carry, 0, sizeof(real) * B * H);
+    if (cell->has_c) {
+        if (dc_n)
+            memcpy(L.dc_carry, dc_n, sizeof(real) * B * H);
+        else
+            memset(L.dc_carry, 0, sizeof(real) * B * H);
+    }
+
+    const int ntr = step_threads(B, H, G, nr, nt);
+    #pragma omp parallel num_threads(ntr) if (ntr > 1)
+    {
+        const int tid = omp_get_thread_num();
+        int64_t j0, j1;
+        slice(H, nr, ntr, tid, &j0, &j1);
+        const int64_t w = j1 - j0;
+        real *Ap = (real *)(L.thread + L.thread_bytes * tid);
+        /* U^T's columns for this thread's units: dh_prev = dgates . U^T. */
+        real *UTp = L.Up + j0 * G;
+        SN_FN(sn_pack_b)(UTp, r->U + j0 * G, G, 1, G, w, nr);
+        for (int64_t s = steps - 1; s >= 0; s--) {
+            const int64_t n = L.nact[s];
+            /* Two step buffers: a thread may start step s while another
+             * still multiplies the buffer of step s + 1. */
+            real *dstep = L.dstep + (s & 1) * B * G;
+            for (int64_t b = 0; b < n; b++) {
+                int64_t t = time_of(lengths, b, s, reverse);
+                int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
+                cell->backward_row(r, t, b, tprev, j0, j1, dstep + b * G);
+            }
+            #pragma omp barrier
+            SN_FN(sn_pack_a)(Ap, dstep, G, 0, n, G, mr);
+            SN_FN(sn_gemm_packed)(u, L.dh_carry + j0, H, Ap, UTp,
+                                  cell->direct_dh ? 1 : 0, n, w, G);
+        }
+    }
+
+    memcpy(dh0, L.dh_carry, sizeof(real) * B * H);
+    if (cell->has_c)
+        memcpy(dc0, L.dc_carry, sizeof(real) * B * H);
+    if (dx) {
+        SN_FN(zero_padding)(dx, I, L.nact, T, B);
+        SN_FN(valid_rows_gemm)(dx, I, L.dgates, G, W, G, 1, I, G, L.nact, T,
+                               B, L.gemm_ws, nt);
+    }
+    SN_FN(valid_rows_gemm_tn)(dW, G, r->x, I, L.dgates, G, I, G, 0, L.nact,
+                              T, B, L.gemm_ws, nt);
+    const real *dgh = cell->separate_h ? L.dgates_h : L.dgates;
+    SN_FN(valid_rows_gemm_tn)(dU, G, r->h, H, dgh, G, H, G,
+                              reverse ? 1 : -1, L.nact, T, B, L.gemm_ws, nt);
+    /* The step that read h0: time 0 forwards, the last valid time in
+     * reverse. */
+    for (int64_t b = 0; b < B; b++) {
+        int64_t t = reverse ? lengths[b] - 1 : 0;
+        memcpy(L.dfirst + b * G, dgh + (t * B + b) * G, sizeof(real) * G);
+    }
+    SN_FN(sn_gemm_run)(dU, G, r->h0, H, L.dfirst, G, 1, 1, 0, H, G, B,
+                       L.gemm_ws, nt);
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t b = 0; b < L.nact[t]; b++) {
+            const real *g = L.dgates + (t * B + b) * G;
+            for (int64_t j = 0; j < G; j++)
+                db[j] += g[j];
+        }
+    return SN_OK;
+}

@@ -1,0 +1,68 @@
+/*
+ * recur.h -- the time loop shared by every cell.
+ *
+ * A cell supplies only its pointwise maths, one batch row and one slice of
+ * hidden units at a time; recur.c owns everything else: the input
+ * projection GEMM over all steps, the packed recurrent weights, the
+ * per-step recurrent GEMM, the thread slices and barriers, variable lengths
+ * and direction, and the weight-gradient GEMMs after the backward loop.
+ */
+#ifndef SEQNET_RECUR_H
+#define SEQNET_RECUR_H
+
+#include "common.h"
+
+/* Everything a cell's row functions may read or write.  Unused fields are
+ * NULL.  Layouts as in seqnet.h; G = ngates*H. */
+typedef struct {
+    real *h, *c, *gates, *hn;        /* forward outputs (T, B, *) */
+    const real *x, *h0, *c0;
+    const real *U, *b, *p, *bh;
+    const real *dh;                  /* upstream (T, B, H) or NULL */
+    real *dgates;                    /* (T, B, G) input-side d pre-activation */
+    real *dgates_h;                  /* (T, B, G) recurrent side, GRU only */
+    real *dh_carry, *dc_carry;       /* (B, H) gradient flowing to step - 1 */
+    real *dp, *dbh;                  /* accumulated, per hidden unit */
+    int64_t T, B, I, H, G;
+    int activation;
+} SN_FN(sn_rnn);
+
+typedef struct {
+    int ngates;
+    int has_c;      /* LSTM: carries a cell state c */
+    int direct_dh;  /* backward_row leaves a direct dh_prev term in dh_carry,
+                       which the recurrent GEMM then adds to */
+    int separate_h; /* recurrent-side gradients differ (GRU): dgates_h */
+    /* Row b at time t, units [j0, j1).  tprev is the time of the previous
+     * state, or -1 when the row starts from h0/c0.  gates[t, b] holds the
+     * input projection x.W on entry.  rg[q*w + j - j0] is the recurrent
+     * pre-activation h_prev.U of gate q (no bias). */
+    void (*forward_row)(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+                        int64_t tprev, int64_t j0, int64_t j1,
+                        const real *rg, int64_t w);
+    /* Writes dgates[t, b] (and dgates_h) for units [j0, j1) and the same
+     * recurrent-side values into dstep (the row of this step's (B, G)
+     * buffer); updates dh_carry/dc_carry for those units. */
+    void (*backward_row)(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+                         int64_t tprev, int64_t j0, int64_t j1, real *dstep);
+} SN_FN(sn_cell);
+
+size_t SN_FN(sn_recur_workspace_size)(const SN_FN(sn_cell) *cell, int64_t T,
+                                      int64_t B, int64_t I, int64_t H,
+                                      int n_threads);
+
+int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
+                            real *h_n, real *c_n, const real *W,
+                            const int64_t *lengths, int reverse,
+                            void *workspace, size_t workspace_size,
+                            int n_threads);
+
+int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
+                             real *dx, real *dh0, real *dc0, real *dW,
+                             real *dU, real *db, const real *dh_n,
+                             const real *dc_n, const real *W,
+                             const int64_t *lengths, int reverse,
+                             void *workspace, size_t workspace_size,
+                             int n_threads);
+
+#endif

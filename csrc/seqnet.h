@@ -1,0 +1,166 @@
+/*
+ * seqnet.h -- the public C API of seqnet's kernels.
+ *
+ * Every function exists for float32 (suffix _f32) and float64 (suffix _f64);
+ * both are generated from one source by including a template file twice.
+ *
+ * Conventions shared by every kernel:
+ *   - All arrays are C-contiguous, row-major.  Dimension letters: T steps,
+ *     B batch, I inputs, H hidden units, G gate width (4H LSTM, 3H GRU,
+ *     H Elman).
+ *   - Sequences in a batch are sorted by length, longest first:
+ *     lengths[0] >= lengths[1] >= ... >= lengths[B-1] >= 1, lengths[0] <= T.
+ *     At step s the active rows are therefore the prefix b < n_s.  A row
+ *     past its length does no work; its outputs there are written as zero
+ *     and its final state is the state at its last valid step.
+ *   - reverse != 0 runs each sequence backwards within its own length:
+ *     step s of row b reads time t = lengths[b] - 1 - s, so its "final"
+ *     state is the state after time 0.  Outputs stay indexed by time.
+ *   - Weights are stored input-major: W is (I, G), U is (H, G), so the
+ *     input projection is x . W.  Gate blocks are contiguous columns in the
+ *     fixed order below (PyTorch's weight_ih is W transposed).
+ *       LSTM  i f g o : c = f*c_prev + i*g,  h = o*tanh(c)
+ *             Graves peepholes p = (p_i, p_f, p_o), each (H):
+ *             i and f see c_prev, o sees c.
+ *       GRU   r z n   : n = tanh(a_n + r*(h_prev . U_n + bh)),
+ *                       h = (1-z)*n + z*h_prev  (reset after the matmul,
+ *                       as PyTorch and cuDNN do; bh is PyTorch's b_hn).
+ *       Elman         : h = act(x . W + h_prev . U + b), act one of
+ *                       tanh, relu, softsign.
+ *   - Parameter gradients (dW, dU, db, dp, dbh) ACCUMULATE (+=): the caller
+ *     zeroes them once per batch.  Activation gradients (dx, dh0, dc0) are
+ *     OVERWRITTEN.  Optional pointers may be NULL where a comment says so.
+ *   - Workspaces are owned by the caller and sized by the matching
+ *     *_workspace_size function (bytes).  Kernels never allocate.
+ *   - n_threads <= 0 means the OpenMP default.  Results are bit-identical
+ *     for every thread count: threads only split disjoint outputs.
+ *   - Return value: SN_OK or a negative error code; outputs are unspecified
+ *     after an error.
+ */
+#ifndef SEQNET_H
+#define SEQNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum sn_status {
+    SN_OK = 0,
+    SN_EDIM = -1,      /* a dimension is < 1 (or < 0 where 0 is allowed) */
+    SN_ELENGTHS = -2,  /* lengths not in [1, T] or not non-increasing */
+    SN_EARG = -3,      /* a required pointer is NULL or an enum is unknown */
+    SN_EWORKSPACE = -4 /* workspace smaller than *_workspace_size */
+};
+
+enum sn_activation { SN_TANH = 0, SN_RELU = 1, SN_SOFTSIGN = 2 };
+
+enum sn_isa { SN_ISA_REF = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2 };
+
+/* ---- configuration and CPU dispatch (cpu.c) ---- */
+
+/* Bit i set when ISA path i is usable on this CPU and OS. */
+int sn_isa_available(void);
+/* The path in use: the best available, unless SEQNET_ISA or sn_set_isa
+ * chose another.  sn_set_isa returns SN_EARG for an unavailable path. */
+int sn_isa_current(void);
+int sn_set_isa(int isa);
+const char *sn_isa_name(int isa);
+int sn_has_openmp(void);
+int sn_max_threads(void);
+
+/* ---- GEMM (gemm.c) ----
+ * C (M, N) = beta*C + op(A) . op(B), op(A) (M, K), op(B) (K, N).
+ * trans_a != 0: A is stored (K, M) with row stride lda, else (M, K).
+ * trans_b != 0: B is stored (N, K) with row stride ldb, else (K, N).
+ * C is never read when beta == 0.  K == 0 gives C = beta*C. */
+size_t sn_gemm_workspace_size(int n_threads);
+int sn_gemm_f32(float *C, int64_t ldc,
+                const float *A, int64_t lda, const float *Bm, int64_t ldb,
+                float beta, int trans_a, int trans_b,
+                int64_t M, int64_t N, int64_t K,
+                void *workspace, size_t workspace_size, int n_threads);
+int sn_gemm_f64(double *C, int64_t ldc,
+                const double *A, int64_t lda, const double *Bm, int64_t ldb,
+                double beta, int trans_a, int trans_b,
+                int64_t M, int64_t N, int64_t K,
+                void *workspace, size_t workspace_size, int n_threads);
+
+#define SN_DECLARE_CELLS(R, S)                                                 \
+/* LSTM (lstm.c).                                                              \
+ * forward: h, c (T, B, H) and gates (T, B, 4H, post-activation i f g o)       \
+ *   written, zero past each length; h_n, c_n (B, H) written.                  \
+ *   x (T, B, I), h0, c0 (B, H), W (I, 4H), U (H, 4H), b (4H), p (3H) or NULL. \
+ * backward: dx (T, B, I) or NULL, dh0, dc0 (B, H) written; dW, dU, db, dp     \
+ *   (dp only with peepholes) accumulated.  dh (T, B, H) upstream gradient of  \
+ *   every output or NULL (zero), dh_n, dc_n (B, H) of the final state or      \
+ *   NULL.  h, c, gates as the forward wrote them. */                          \
+size_t sn_lstm_workspace_size_##S(int64_t T, int64_t B, int64_t I,             \
+                                  int64_t H, int n_threads);                   \
+int sn_lstm_forward_##S(R *h, R *c, R *gates, R *h_n, R *c_n,                  \
+                        const R *x, const R *h0, const R *c0,                  \
+                        const R *W, const R *U, const R *b, const R *p,        \
+                        const int64_t *lengths, int64_t T, int64_t B,          \
+                        int64_t I, int64_t H, int reverse,                     \
+                        void *workspace, size_t workspace_size, int n_threads);\
+int sn_lstm_backward_##S(R *dx, R *dh0, R *dc0,                                \
+                         R *dW, R *dU, R *db, R *dp,                           \
+                         const R *dh, const R *dh_n, const R *dc_n,            \
+                         const R *x, const R *h0, const R *c0,                 \
+                         const R *W, const R *U, const R *p,                   \
+                         const R *h, const R *c, const R *gates,               \
+                         const int64_t *lengths, int64_t T, int64_t B,         \
+                         int64_t I, int64_t H, int reverse,                    \
+                         void *workspace, size_t workspace_size,               \
+                         int n_threads);                                       \
+/* GRU (gru.c).                                                                \
+ * forward: h (T, B, H), gates (T, B, 3H, post-activation r z n) and hn        \
+ *   (T, B, H) = h_prev . U_n + bh written, zero past each length; h_n (B, H). \
+ *   W (I, 3H), U (H, 3H), b (3H) input-side bias, bh (H) recurrent n bias.    \
+ * backward: dx or NULL, dh0 written; dW, dU, db, dbh accumulated. */          \
+size_t sn_gru_workspace_size_##S(int64_t T, int64_t B, int64_t I,              \
+                                 int64_t H, int n_threads);                    \
+int sn_gru_forward_##S(R *h, R *gates, R *hn, R *h_n,                          \
+                       const R *x, const R *h0,                                \
+                       const R *W, const R *U, const R *b, const R *bh,        \
+                       const int64_t *lengths, int64_t T, int64_t B,           \
+                       int64_t I, int64_t H, int reverse,                      \
+                       void *workspace, size_t workspace_size, int n_threads); \
+int sn_gru_backward_##S(R *dx, R *dh0, R *dW, R *dU, R *db, R *dbh,            \
+                        const R *dh, const R *dh_n,                            \
+                        const R *x, const R *h0, const R *W, const R *U,       \
+                        const R *h, const R *gates, const R *hn,               \
+                        const int64_t *lengths, int64_t T, int64_t B,          \
+                        int64_t I, int64_t H, int reverse,                     \
+                        void *workspace, size_t workspace_size, int n_threads);\
+/* Elman (elman.c).                                                            \
+ * forward: h (T, B, H) written, zero past each length; h_n (B, H).            \
+ *   W (I, H), U (H, H), b (H); activation an sn_activation.                   \
+ * backward: dx or NULL, dh0 written; dW, dU, db accumulated. */               \
+size_t sn_elman_workspace_size_##S(int64_t T, int64_t B, int64_t I,            \
+                                   int64_t H, int n_threads);                  \
+int sn_elman_forward_##S(R *h, R *h_n,                                         \
+                         const R *x, const R *h0,                              \
+                         const R *W, const R *U, const R *b,                   \
+                         const int64_t *lengths, int64_t T, int64_t B,         \
+                         int64_t I, int64_t H, int activation, int reverse,    \
+                         void *workspace, size_t workspace_size,               \
+                         int n_threads);                                       \
+int sn_elman_backward_##S(R *dx, R *dh0, R *dW, R *dU, R *db,                  \
+                          const R *dh, const R *dh_n,                          \
+                          const R *x, const R *h0, const R *W, const R *U,     \
+                          const R *h,                                          \
+                          const int64_t *lengths, int64_t T, int64_t B,        \
+                          int64_t I, int64_t H, int activation, int reverse,   \
+                          void *workspace, size_t workspace_size,              \
+                          int n_threads);
+
+SN_DECLARE_CELLS(float, f32)
+SN_DECLARE_CELLS(double, f64)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,22 @@
+"""seqnet: recurrent sequence models for CPUs.
+
+Fused C kernels (LSTM, GRU, Elman; forward and backpropagation through
+time) parallelised with OpenMP, bound by a thin Cython layer.
+"""
+from . import _kernels
+
+__version__ = "0.1.0"
+
+
+def show_config():
+    """Print how this build of seqnet runs on this machine."""
+    print(f"seqnet {__version__}")
+    print(f"  ISA paths available : {', '.join(_kernels.isa_available())}")
+    print(f"  ISA path in use     : {_kernels.isa_current()}"
+          "  (SEQNET_ISA=ref|avx2|avx512 overrides)")
+    print(f"  OpenMP              : "
+          f"{'yes' if _kernels.has_openmp() else 'no (single-threaded)'}")
+    print(f"  default threads     : {_kernels.max_threads()}")
+
+
+__all__ = ["show_config", "__version__"]

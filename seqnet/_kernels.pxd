@@ -1,0 +1,105 @@
+# Declarations of the C API in csrc/seqnet.h; see there for shapes and maths.
+from libc.stdint cimport int64_t
+
+cdef extern from "seqnet.h" nogil:
+    enum:
+        SN_OK
+        SN_EDIM
+        SN_ELENGTHS
+        SN_EARG
+        SN_EWORKSPACE
+
+    int sn_isa_available()
+    int sn_isa_current()
+    int sn_set_isa(int isa)
+    const char *sn_isa_name(int isa)
+    int sn_has_openmp()
+    int sn_max_threads()
+
+    size_t sn_gemm_workspace_size(int n_threads)
+    int sn_gemm_f32(float *C, int64_t ldc, const float *A, int64_t lda,
+                    const float *Bm, int64_t ldb, float beta, int trans_a,
+                    int trans_b, int64_t M, int64_t N, int64_t K,
+                    void *workspace, size_t workspace_size, int n_threads)
+    int sn_gemm_f64(double *C, int64_t ldc, const double *A, int64_t lda,
+                    const double *Bm, int64_t ldb, double beta, int trans_a,
+                    int trans_b, int64_t M, int64_t N, int64_t K,
+                    void *workspace, size_t workspace_size, int n_threads)
+
+    size_t sn_lstm_workspace_size_f32(int64_t T, int64_t B, int64_t I, int64_t H, int n_threads)
+    size_t sn_lstm_workspace_size_f64(int64_t T, int64_t B, int64_t I, int64_t H, int n_threads)
+    size_t sn_gru_workspace_size_f32(int64_t T, int64_t B, int64_t I, int64_t H, int n_threads)
+    size_t sn_gru_workspace_size_f64(int64_t T, int64_t B, int64_t I, int64_t H, int n_threads)
+    size_t sn_elman_workspace_size_f32(int64_t T, int64_t B, int64_t I, int64_t H, int n_threads)
+    size_t sn_elman_workspace_size_f64(int64_t T, int64_t B, int64_t I, int64_t H, int n_threads)
+
+    int sn_lstm_forward_f32(float *h, float *c, float *gates, float *h_n, float *c_n,
+                            const float *x, const float *h0, const float *c0,
+                            const float *W, const float *U, const float *b, const float *p,
+                            const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
+                            int reverse, void *workspace, size_t workspace_size, int n_threads)
+    int sn_lstm_forward_f64(double *h, double *c, double *gates, double *h_n, double *c_n,
+                            const double *x, const double *h0, const double *c0,
+                            const double *W, const double *U, const double *b, const double *p,
+                            const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
+                            int reverse, void *workspace, size_t workspace_size, int n_threads)
+    int sn_lstm_backward_f32(float *dx, float *dh0, float *dc0, float *dW, float *dU,
+                             float *db, float *dp, const float *dh, const float *dh_n,
+                             const float *dc_n, const float *x, const float *h0,
+                             const float *c0, const float *W, const float *U, const float *p,
+                             const float *h, const float *c, const float *gates,
+                             const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
+                             int reverse, void *workspace, size_t workspace_size, int n_threads)
+    int sn_lstm_backward_f64(double *dx, double *dh0, double *dc0, double *dW, double *dU,
+                             double *db, double *dp, const double *dh, const double *dh_n,
+                             const double *dc_n, const double *x, const double *h0,
+                             const double *c0, const double *W, const double *U, const double *p,
+                             const double *h, const double *c, const double *gates,
+                             const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
+                             int reverse, void *workspace, size_t workspace_size, int n_threads)
+
+    int sn_gru_forward_f32(float *h, float *gates, float *hn, float *h_n,
+                           const float *x, const float *h0, const float *W, const float *U,
+                           const float *b, const float *bh,
+                           const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
+                           int reverse, void *workspace, size_t workspace_size, int n_threads)
+    int sn_gru_forward_f64(double *h, double *gates, double *hn, double *h_n,
+                           const double *x, const double *h0, const double *W, const double *U,
+                           const double *b, const double *bh,
+                           const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
+                           int reverse, void *workspace, size_t workspace_size, int n_threads)
+    int sn_gru_backward_f32(float *dx, float *dh0, float *dW, float *dU, float *db, float *dbh,
+                            const float *dh, const float *dh_n, const float *x, const float *h0,
+                            const float *W, const float *U, const float *h, const float *gates,
+                            const float *hn, const int64_t *lengths, int64_t T, int64_t B,
+                            int64_t I, int64_t H, int reverse, void *workspace,
+                            size_t workspace_size, int n_threads)
+    int sn_gru_backward_f64(double *dx, double *dh0, double *dW, double *dU, double *db, double *dbh,
+                            const double *dh, const double *dh_n, const double *x, const double *h0,
+                            const double *W, const double *U, const double *h, const double *gates,
+                            const double *hn, const int64_t *lengths, int64_t T, int64_t B,
+                            int64_t I, int64_t H, int reverse, void *workspace,
+                            size_t workspace_size, int n_threads)
+
+    int sn_elman_forward_f32(float *h, float *h_n, const float *x, const float *h0,
+                             const float *W, const float *U, const float *b,
+                             const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
+                             int activation, int reverse, void *workspace,
+                             size_t workspace_size, int n_threads)
+    int sn_elman_forward_f64(double *h, double *h_n, const double *x, const double *h0,
+                             const double *W, const double *U, const double *b,
+                             const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
+                             int activation, int reverse, void *workspace,
+                             size_t workspace_size, int n_threads)
+    int sn_elman_backward_f32(float *dx, float *dh0, float *dW, float *dU, float *db,
+                              const float *dh, const float *dh_n, const float *x,
+                              const float *h0, const float *W, const float *U, const float *h,
+                              const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
+                              int activation, int reverse, void *workspace,
+                              size_t workspace_size, int n_threads)
+    int sn_elman_backward_f64(double *dx, double *dh0, double *dW, double *dU, double *db,
+                              const double *dh, const double *dh_n, const double *x,
+                              const double *h0, const double *W, const double *U, const double *h,
+                              const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
+                              int activation, int reverse, void *workspace,
+                              size_t workspace_size, int n_threads)

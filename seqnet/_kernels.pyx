@@ -1,0 +1,502 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Thin binding of the C kernels in csrc/ (see csrc/seqnet.h for the maths).
+
+Each public function checks shapes, dtypes and contiguity, raising
+``ValueError``, then makes exactly one C call with the GIL released.  Every
+output and the workspace are allocated by the caller: size the workspace
+with the matching ``*_workspace_size`` function (bytes, ``numpy.uint8``).
+Parameter gradients accumulate (``+=``); activation gradients are
+overwritten.  ``seqnet._ops`` wraps these with allocation for convenience.
+"""
+from libc.stdint cimport int64_t
+cimport cython
+from cython cimport floating
+
+import numpy as np
+
+_ERRORS = {
+    SN_EDIM: "a dimension is out of range",
+    SN_ELENGTHS: "lengths must lie in [1, T] and be sorted longest first",
+    SN_EARG: "a required array is missing or an option is unknown",
+    SN_EWORKSPACE: "the workspace is smaller than *_workspace_size returned",
+}
+
+ACTIVATIONS = {"tanh": 0, "relu": 1, "softsign": 2}
+ISAS = ("ref", "avx2", "avx512")
+
+
+cdef int _check_status(int status, str where) except -1:
+    if status != SN_OK:
+        raise ValueError(f"{where}: {_ERRORS.get(status, status)}")
+    return 0
+
+
+def _real_type(name, arr):
+    """The fused specialisation for ``arr``'s dtype, or a ValueError."""
+    dtype = getattr(arr, "dtype", None)
+    if dtype == np.float32:
+        return 0
+    if dtype == np.float64:
+        return 1
+    raise ValueError(f"{name} must be a float32 or float64 array, got "
+                     f"{dtype if dtype is not None else type(arr).__name__}")
+
+
+def _expect(name, arr, shape):
+    if arr is None:
+        raise ValueError(f"{name} is required")
+    got = tuple(arr.shape)
+    if got != shape:
+        raise ValueError(f"{name} has shape {got}, expected {shape}")
+
+
+def _expect_optional(name, arr, shape):
+    if arr is not None:
+        _expect(name, arr, shape)
+
+
+def _dims(x, h0):
+    """T, B, I from x (T, B, I) and H from h0 (B, H), all at least 1."""
+    if getattr(x, "ndim", None) != 3:
+        raise ValueError("x must be a 3-D array (T, B, I)")
+    if getattr(h0, "ndim", None) != 2:
+        raise ValueError("h0 must be a 2-D array (B, H)")
+    T, B, I = x.shape
+    H = h0.shape[1]
+    if min(T, B, I, H) < 1:
+        raise ValueError(f"every dimension must be at least 1, got T={T}, "
+                         f"B={B}, I={I}, H={H}")
+    return T, B, I, H
+
+
+def _check_workspace(workspace, size_t need):
+    if workspace.shape[0] < need:
+        raise ValueError(f"workspace has {workspace.shape[0]} bytes, the "
+                         f"kernel needs {need}")
+
+
+# ---------------------------------------------------------------- config
+
+def isa_available():
+    """Names of the micro-kernel paths this build and CPU can run."""
+    cdef int mask = sn_isa_available()
+    return [ISAS[i] for i in range(len(ISAS)) if mask & (1 << i)]
+
+
+def isa_current():
+    """Name of the micro-kernel path in use."""
+    return ISAS[sn_isa_current()]
+
+
+def set_isa(name):
+    """Force a micro-kernel path by name (one of ``isa_available()``)."""
+    if name not in ISAS:
+        raise ValueError(f"unknown ISA path {name!r}; choose from {ISAS}")
+    if sn_set_isa(ISAS.index(name)) != SN_OK:
+        raise ValueError(f"ISA path {name!r} is not available here; "
+                         f"available: {isa_available()}")
+
+
+def has_openmp():
+    return bool(sn_has_openmp())
+
+
+def max_threads():
+    return sn_max_threads()
+
+
+# ------------------------------------------------------------------ GEMM
+
+def gemm_workspace_size(int n_threads=0):
+    return sn_gemm_workspace_size(n_threads)
+
+
+cdef _gemm(floating[:, ::1] C, const floating[:, ::1] A,
+           const floating[:, ::1] Bm, double beta, bint trans_a,
+           bint trans_b, unsigned char[::1] workspace, int n_threads):
+    cdef int64_t M = C.shape[0], N = C.shape[1]
+    cdef int64_t K = A.shape[0] if trans_a else A.shape[1]
+    cdef int64_t am = A.shape[1] if trans_a else A.shape[0]
+    cdef int64_t bk = Bm.shape[1] if trans_b else Bm.shape[0]
+    cdef int64_t bn = Bm.shape[0] if trans_b else Bm.shape[1]
+    if am != M or bn != N or bk != K:
+        raise ValueError(f"gemm shapes do not agree: C {(M, N)}, op(A) "
+                         f"{(am, K)}, op(B) {(bk, bn)}")
+    if M == 0 or N == 0:
+        return
+    _check_workspace(workspace, sn_gemm_workspace_size(n_threads))
+    cdef const floating *pa = &A[0, 0] if A.shape[0] * A.shape[1] else NULL
+    cdef const floating *pb = &Bm[0, 0] if Bm.shape[0] * Bm.shape[1] else NULL
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = sn_gemm_f32(&C[0, 0], N, pa, A.shape[1], pb, Bm.shape[1],
+                             <float>beta, trans_a, trans_b, M, N, K,
+                             &workspace[0], workspace.shape[0], n_threads)
+        else:
+            st = sn_gemm_f64(&C[0, 0], N, pa, A.shape[1], pb, Bm.shape[1],
+                             beta, trans_a, trans_b, M, N, K,
+                             &workspace[0], workspace.shape[0], n_threads)
+    _check_status(st, "gemm")
+
+
+def gemm(C, A, B, double beta, bint trans_a, bint trans_b, workspace,
+         int n_threads=0):
+    """C = beta*C + op(A) . op(B) in place; op transposes when asked."""
+    if _real_type("C", C):
+        _gemm[double](C, A, B, beta, trans_a, trans_b, workspace, n_threads)
+    else:
+        _gemm[float](C, A, B, beta, trans_a, trans_b, workspace, n_threads)
+
+
+# ------------------------------------------------------------------ LSTM
+
+def lstm_workspace_size(dtype, T, B, I, H, int n_threads=0):
+    if np.dtype(dtype) == np.float32:
+        return sn_lstm_workspace_size_f32(T, B, I, H, n_threads)
+    return sn_lstm_workspace_size_f64(T, B, I, H, n_threads)
+
+
+cdef _lstm_forward(floating[:, :, ::1] h, floating[:, :, ::1] c,
+                   floating[:, :, ::1] gates, floating[:, ::1] h_n,
+                   floating[:, ::1] c_n, const floating[:, :, ::1] x,
+                   const floating[:, ::1] h0, const floating[:, ::1] c0,
+                   const floating[:, ::1] W, const floating[:, ::1] U,
+                   const floating[::1] b, const floating[::1] p,
+                   const int64_t[::1] lengths, bint reverse,
+                   unsigned char[::1] workspace, int n_threads):
+    cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
+    cdef const floating *pp = &p[0] if p is not None else NULL
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = sn_lstm_forward_f32(&h[0, 0, 0], &c[0, 0, 0], &gates[0, 0, 0],
+                                     &h_n[0, 0], &c_n[0, 0], &x[0, 0, 0],
+                                     &h0[0, 0], &c0[0, 0], &W[0, 0], &U[0, 0],
+                                     &b[0], pp, &lengths[0], T, B, I, H,
+                                     reverse, &workspace[0],
+                                     workspace.shape[0], n_threads)
+        else:
+            st = sn_lstm_forward_f64(&h[0, 0, 0], &c[0, 0, 0], &gates[0, 0, 0],
+                                     &h_n[0, 0], &c_n[0, 0], &x[0, 0, 0],
+                                     &h0[0, 0], &c0[0, 0], &W[0, 0], &U[0, 0],
+                                     &b[0], pp, &lengths[0], T, B, I, H,
+                                     reverse, &workspace[0],
+                                     workspace.shape[0], n_threads)
+    _check_status(st, "lstm_forward")
+
+
+def lstm_forward(h, c, gates, h_n, c_n, x, h0, c0, W, U, b, p, lengths,
+                 bint reverse, workspace, int n_threads=0):
+    """LSTM over a batch; outputs h, c, gates, h_n, c_n written in place."""
+    T, B, I, H = _dims(x, h0)
+    for name, arr, shape in (("h", h, (T, B, H)), ("c", c, (T, B, H)),
+                             ("gates", gates, (T, B, 4 * H)),
+                             ("h_n", h_n, (B, H)), ("c_n", c_n, (B, H)),
+                             ("c0", c0, (B, H)), ("W", W, (I, 4 * H)),
+                             ("U", U, (H, 4 * H)), ("b", b, (4 * H,)),
+                             ("lengths", lengths, (B,))):
+        _expect(name, arr, shape)
+    _expect_optional("p", p, (3 * H,))
+    _check_workspace(workspace, lstm_workspace_size(x.dtype, T, B, I, H, n_threads))
+    if _real_type("x", x):
+        _lstm_forward[double](h, c, gates, h_n, c_n, x, h0, c0, W, U, b, p,
+                              lengths, reverse, workspace, n_threads)
+    else:
+        _lstm_forward[float](h, c, gates, h_n, c_n, x, h0, c0, W, U, b, p,
+                             lengths, reverse, workspace, n_threads)
+
+
+cdef _lstm_backward(floating[:, :, ::1] dx, floating[:, ::1] dh0,
+                    floating[:, ::1] dc0, floating[:, ::1] dW,
+                    floating[:, ::1] dU, floating[::1] db, floating[::1] dp,
+                    const floating[:, :, ::1] dh, const floating[:, ::1] dh_n,
+                    const floating[:, ::1] dc_n, const floating[:, :, ::1] x,
+                    const floating[:, ::1] h0, const floating[:, ::1] c0,
+                    const floating[:, ::1] W, const floating[:, ::1] U,
+                    const floating[::1] p, const floating[:, :, ::1] h,
+                    const floating[:, :, ::1] c, const floating[:, :, ::1] gates,
+                    const int64_t[::1] lengths, bint reverse,
+                    unsigned char[::1] workspace, int n_threads):
+    cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
+    cdef floating *pdx = &dx[0, 0, 0] if dx is not None else NULL
+    cdef floating *pdp = &dp[0] if dp is not None else NULL
+    cdef const floating *pdh = &dh[0, 0, 0] if dh is not None else NULL
+    cdef const floating *pdh_n = &dh_n[0, 0] if dh_n is not None else NULL
+    cdef const floating *pdc_n = &dc_n[0, 0] if dc_n is not None else NULL
+    cdef const floating *pp = &p[0] if p is not None else NULL
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = sn_lstm_backward_f32(pdx, &dh0[0, 0], &dc0[0, 0], &dW[0, 0],
+                                      &dU[0, 0], &db[0], pdp, pdh, pdh_n, pdc_n,
+                                      &x[0, 0, 0], &h0[0, 0], &c0[0, 0],
+                                      &W[0, 0], &U[0, 0], pp, &h[0, 0, 0],
+                                      &c[0, 0, 0], &gates[0, 0, 0],
+                                      &lengths[0], T, B, I, H, reverse,
+                                      &workspace[0], workspace.shape[0],
+                                      n_threads)
+        else:
+            st = sn_lstm_backward_f64(pdx, &dh0[0, 0], &dc0[0, 0], &dW[0, 0],
+                                      &dU[0, 0], &db[0], pdp, pdh, pdh_n, pdc_n,
+                                      &x[0, 0, 0], &h0[0, 0], &c0[0, 0],
+                                      &W[0, 0], &U[0, 0], pp, &h[0, 0, 0],
+                                      &c[0, 0, 0], &gates[0, 0, 0],
+                                      &lengths[0], T, B, I, H, reverse,
+                                      &workspace[0], workspace.shape[0],
+                                      n_threads)
+    _check_status(st, "lstm_backward")
+
+
+def lstm_backward(dx, dh0, dc0, dW, dU, db, dp, dh, dh_n, dc_n, x, h0, c0,
+                  W, U, p, h, c, gates, lengths, bint reverse, workspace,
+                  int n_threads=0):
+    """LSTM BPTT; dx (optional), dh0, dc0 written, dW dU db dp accumulated."""
+    T, B, I, H = _dims(x, h0)
+    for name, arr, shape in (("dh0", dh0, (B, H)), ("dc0", dc0, (B, H)),
+                             ("dW", dW, (I, 4 * H)), ("dU", dU, (H, 4 * H)),
+                             ("db", db, (4 * H,)), ("c0", c0, (B, H)),
+                             ("W", W, (I, 4 * H)), ("U", U, (H, 4 * H)),
+                             ("h", h, (T, B, H)), ("c", c, (T, B, H)),
+                             ("gates", gates, (T, B, 4 * H)),
+                             ("lengths", lengths, (B,))):
+        _expect(name, arr, shape)
+    for name, arr, shape in (("dx", dx, (T, B, I)), ("dh", dh, (T, B, H)),
+                             ("dh_n", dh_n, (B, H)), ("dc_n", dc_n, (B, H)),
+                             ("p", p, (3 * H,)), ("dp", dp, (3 * H,))):
+        _expect_optional(name, arr, shape)
+    if (p is None) != (dp is None):
+        raise ValueError("p and dp must be given together")
+    _check_workspace(workspace, lstm_workspace_size(x.dtype, T, B, I, H, n_threads))
+    if _real_type("x", x):
+        _lstm_backward[double](dx, dh0, dc0, dW, dU, db, dp, dh, dh_n, dc_n,
+                               x, h0, c0, W, U, p, h, c, gates, lengths,
+                               reverse, workspace, n_threads)
+    else:
+        _lstm_backward[float](dx, dh0, dc0, dW, dU, db, dp, dh, dh_n, dc_n,
+                              x, h0, c0, W, U, p, h, c, gates, lengths,
+                              reverse, workspace, n_threads)
+
+
+# ------------------------------------------------------------------- GRU
+
+def gru_workspace_size(dtype, T, B, I, H, int n_threads=0):
+    if np.dtype(dtype) == np.float32:
+        return sn_gru_workspace_size_f32(T, B, I, H, n_threads)
+    return sn_gru_workspace_size_f64(T, B, I, H, n_threads)
+
+
+cdef _gru_forward(floating[:, :, ::1] h, floating[:, :, ::1] gates,
+                  floating[:, :, ::1] hn, floating[:, ::1] h_n,
+                  const floating[:, :, ::1] x, const floating[:, ::1] h0,
+                  const floating[:, ::1] W, const floating[:, ::1] U,
+                  const floating[::1] b, const floating[::1] bh,
+                  const int64_t[::1] lengths, bint reverse,
+                  unsigned char[::1] workspace, int n_threads):
+    cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = sn_gru_forward_f32(&h[0, 0, 0], &gates[0, 0, 0], &hn[0, 0, 0],
+                                    &h_n[0, 0], &x[0, 0, 0], &h0[0, 0],
+                                    &W[0, 0], &U[0, 0], &b[0], &bh[0],
+                                    &lengths[0], T, B, I, H, reverse,
+                                    &workspace[0], workspace.shape[0],
+                                    n_threads)
+        else:
+            st = sn_gru_forward_f64(&h[0, 0, 0], &gates[0, 0, 0], &hn[0, 0, 0],
+                                    &h_n[0, 0], &x[0, 0, 0], &h0[0, 0],
+                                    &W[0, 0], &U[0, 0], &b[0], &bh[0],
+                                    &lengths[0], T, B, I, H, reverse,
+                                    &workspace[0], workspace.shape[0],
+                                    n_threads)
+    _check_status(st, "gru_forward")
+
+
+def gru_forward(h, gates, hn, h_n, x, h0, W, U, b, bh, lengths,
+                bint reverse, workspace, int n_threads=0):
+    """GRU over a batch; outputs h, gates, hn, h_n written in place."""
+    T, B, I, H = _dims(x, h0)
+    for name, arr, shape in (("h", h, (T, B, H)), ("gates", gates, (T, B, 3 * H)),
+                             ("hn", hn, (T, B, H)), ("h_n", h_n, (B, H)),
+                             ("W", W, (I, 3 * H)), ("U", U, (H, 3 * H)),
+                             ("b", b, (3 * H,)), ("bh", bh, (H,)),
+                             ("lengths", lengths, (B,))):
+        _expect(name, arr, shape)
+    _check_workspace(workspace, gru_workspace_size(x.dtype, T, B, I, H, n_threads))
+    if _real_type("x", x):
+        _gru_forward[double](h, gates, hn, h_n, x, h0, W, U, b, bh, lengths,
+                             reverse, workspace, n_threads)
+    else:
+        _gru_forward[float](h, gates, hn, h_n, x, h0, W, U, b, bh, lengths,
+                            reverse, workspace, n_threads)
+
+
+cdef _gru_backward(floating[:, :, ::1] dx, floating[:, ::1] dh0,
+                   floating[:, ::1] dW, floating[:, ::1] dU, floating[::1] db,
+                   floating[::1] dbh, const floating[:, :, ::1] dh,
+                   const floating[:, ::1] dh_n, const floating[:, :, ::1] x,
+                   const floating[:, ::1] h0, const floating[:, ::1] W,
+                   const floating[:, ::1] U, const floating[:, :, ::1] h,
+                   const floating[:, :, ::1] gates, const floating[:, :, ::1] hn,
+                   const int64_t[::1] lengths, bint reverse,
+                   unsigned char[::1] workspace, int n_threads):
+    cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
+    cdef floating *pdx = &dx[0, 0, 0] if dx is not None else NULL
+    cdef const floating *pdh = &dh[0, 0, 0] if dh is not None else NULL
+    cdef const floating *pdh_n = &dh_n[0, 0] if dh_n is not None else NULL
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = sn_gru_backward_f32(pdx, &dh0[0, 0], &dW[0, 0], &dU[0, 0],
+                                     &db[0], &dbh[0], pdh, pdh_n, &x[0, 0, 0],
+                                     &h0[0, 0], &W[0, 0], &U[0, 0],
+                                     &h[0, 0, 0], &gates[0, 0, 0],
+                                     &hn[0, 0, 0], &lengths[0], T, B, I, H,
+                                     reverse, &workspace[0],
+                                     workspace.shape[0], n_threads)
+        else:
+            st = sn_gru_backward_f64(pdx, &dh0[0, 0], &dW[0, 0], &dU[0, 0],
+                                     &db[0], &dbh[0], pdh, pdh_n, &x[0, 0, 0],
+                                     &h0[0, 0], &W[0, 0], &U[0, 0],
+                                     &h[0, 0, 0], &gates[0, 0, 0],
+                                     &hn[0, 0, 0], &lengths[0], T, B, I, H,
+                                     reverse, &workspace[0],
+                                     workspace.shape[0], n_threads)
+    _check_status(st, "gru_backward")
+
+
+def gru_backward(dx, dh0, dW, dU, db, dbh, dh, dh_n, x, h0, W, U, h, gates,
+                 hn, lengths, bint reverse, workspace, int n_threads=0):
+    """GRU BPTT; dx (optional), dh0 written, dW dU db dbh accumulated."""
+    T, B, I, H = _dims(x, h0)
+    for name, arr, shape in (("dh0", dh0, (B, H)), ("dW", dW, (I, 3 * H)),
+                             ("dU", dU, (H, 3 * H)), ("db", db, (3 * H,)),
+                             ("dbh", dbh, (H,)), ("W", W, (I, 3 * H)),
+                             ("U", U, (H, 3 * H)), ("h", h, (T, B, H)),
+                             ("gates", gates, (T, B, 3 * H)),
+                             ("hn", hn, (T, B, H)), ("lengths", lengths, (B,))):
+        _expect(name, arr, shape)
+    for name, arr, shape in (("dx", dx, (T, B, I)), ("dh", dh, (T, B, H)),
+                             ("dh_n", dh_n, (B, H))):
+        _expect_optional(name, arr, shape)
+    _check_workspace(workspace, gru_workspace_size(x.dtype, T, B, I, H, n_threads))
+    if _real_type("x", x):
+        _gru_backward[double](dx, dh0, dW, dU, db, dbh, dh, dh_n, x, h0, W, U,
+                              h, gates, hn, lengths, reverse, workspace,
+                              n_threads)
+    else:
+        _gru_backward[float](dx, dh0, dW, dU, db, dbh, dh, dh_n, x, h0, W, U,
+                             h, gates, hn, lengths, reverse, workspace,
+                             n_threads)
+
+
+# ----------------------------------------------------------------- Elman
+
+def elman_workspace_size(dtype, T, B, I, H, int n_threads=0):
+    if np.dtype(dtype) == np.float32:
+        return sn_elman_workspace_size_f32(T, B, I, H, n_threads)
+    return sn_elman_workspace_size_f64(T, B, I, H, n_threads)
+
+
+def _activation_code(activation):
+    try:
+        return ACTIVATIONS[activation]
+    except (KeyError, TypeError):
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, "
+                         f"got {activation!r}") from None
+
+
+cdef _elman_forward(floating[:, :, ::1] h, floating[:, ::1] h_n,
+                    const floating[:, :, ::1] x, const floating[:, ::1] h0,
+                    const floating[:, ::1] W, const floating[:, ::1] U,
+                    const floating[::1] b, const int64_t[::1] lengths,
+                    int activation, bint reverse,
+                    unsigned char[::1] workspace, int n_threads):
+    cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = sn_elman_forward_f32(&h[0, 0, 0], &h_n[0, 0], &x[0, 0, 0],
+                                      &h0[0, 0], &W[0, 0], &U[0, 0], &b[0],
+                                      &lengths[0], T, B, I, H, activation,
+                                      reverse, &workspace[0],
+                                      workspace.shape[0], n_threads)
+        else:
+            st = sn_elman_forward_f64(&h[0, 0, 0], &h_n[0, 0], &x[0, 0, 0],
+                                      &h0[0, 0], &W[0, 0], &U[0, 0], &b[0],
+                                      &lengths[0], T, B, I, H, activation,
+                                      reverse, &workspace[0],
+                                      workspace.shape[0], n_threads)
+    _check_status(st, "elman_forward")
+
+
+def elman_forward(h, h_n, x, h0, W, U, b, lengths, activation, bint reverse,
+                  workspace, int n_threads=0):
+    """Elman RNN over a batch; outputs h, h_n written in place."""
+    T, B, I, H = _dims(x, h0)
+    for name, arr, shape in (("h", h, (T, B, H)), ("h_n", h_n, (B, H)),
+                             ("W", W, (I, H)), ("U", U, (H, H)),
+                             ("b", b, (H,)), ("lengths", lengths, (B,))):
+        _expect(name, arr, shape)
+    code = _activation_code(activation)
+    _check_workspace(workspace, elman_workspace_size(x.dtype, T, B, I, H, n_threads))
+    if _real_type("x", x):
+        _elman_forward[double](h, h_n, x, h0, W, U, b, lengths, code, reverse,
+                               workspace, n_threads)
+    else:
+        _elman_forward[float](h, h_n, x, h0, W, U, b, lengths, code, reverse,
+                              workspace, n_threads)
+
+
+cdef _elman_backward(floating[:, :, ::1] dx, floating[:, ::1] dh0,
+                     floating[:, ::1] dW, floating[:, ::1] dU,
+                     floating[::1] db, const floating[:, :, ::1] dh,
+                     const floating[:, ::1] dh_n, const floating[:, :, ::1] x,
+                     const floating[:, ::1] h0, const floating[:, ::1] W,
+                     const floating[:, ::1] U, const floating[:, :, ::1] h,
+                     const int64_t[::1] lengths, int activation, bint reverse,
+                     unsigned char[::1] workspace, int n_threads):
+    cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
+    cdef floating *pdx = &dx[0, 0, 0] if dx is not None else NULL
+    cdef const floating *pdh = &dh[0, 0, 0] if dh is not None else NULL
+    cdef const floating *pdh_n = &dh_n[0, 0] if dh_n is not None else NULL
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = sn_elman_backward_f32(pdx, &dh0[0, 0], &dW[0, 0], &dU[0, 0],
+                                       &db[0], pdh, pdh_n, &x[0, 0, 0],
+                                       &h0[0, 0], &W[0, 0], &U[0, 0],
+                                       &h[0, 0, 0], &lengths[0], T, B, I, H,
+                                       activation, reverse, &workspace[0],
+                                       workspace.shape[0], n_threads)
+        else:
+            st = sn_elman_backward_f64(pdx, &dh0[0, 0], &dW[0, 0], &dU[0, 0],
+                                       &db[0], pdh, pdh_n, &x[0, 0, 0],
+                                       &h0[0, 0], &W[0, 0], &U[0, 0],
+                                       &h[0, 0, 0], &lengths[0], T, B, I, H,
+                                       activation, reverse, &workspace[0],
+                                       workspace.shape[0], n_threads)
+    _check_status(st, "elman_backward")
+
+
+def elman_backward(dx, dh0, dW, dU, db, dh, dh_n, x, h0, W, U, h, lengths,
+                   activation, bint reverse, workspace, int n_threads=0):
+    """Elman BPTT; dx (optional), dh0 written, dW dU db accumulated."""
+    T, B, I, H = _dims(x, h0)
+    for name, arr, shape in (("dh0", dh0, (B, H)), ("dW", dW, (I, H)),
+                             ("dU", dU, (H, H)), ("db", db, (H,)),
+                             ("W", W, (I, H)), ("U", U, (H, H)),
+                             ("h", h, (T, B, H)), ("lengths", lengths, (B,))):
+        _expect(name, arr, shape)
+    for name, arr, shape in (("dx", dx, (T, B, I)), ("dh", dh, (T, B, H)),
+                             ("dh_n", dh_n, (B, H))):
+        _expect_optional(name, arr, shape)
+    code = _activation_code(activation)
+    _check_workspace(workspace, elman_workspace_size(x.dtype, T, B, I, H, n_threads))
+    if _real_type("x", x):
+        _elman_backward[double](dx, dh0, dW, dU, db, dh, dh_n, x, h0, W, U, h,
+                                lengths, code, reverse, workspace, n_threads)
+    else:
+        _elman_backward[float](dx, dh0, dW, dU, db, dh, dh_n, x, h0, W, U, h,
+                               lengths, code, reverse, workspace, n_threads)
