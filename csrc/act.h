@@ -10,22 +10,22 @@
 #include "common.h"
 
 #if SN_DOUBLE
-#define SN_EXP exp
-#define SN_TANH tanh
-#define SN_FABS fabs
+static inline real sn_exp(real x) { return exp(x); }
+static inline real sn_tanh(real x) { return tanh(x); }
+static inline real sn_fabs(real x) { return fabs(x); }
 #else
-#define SN_EXP expf
-#define SN_TANH tanhf
-#define SN_FABS fabsf
+static inline real sn_exp(real x) { return expf(x); }
+static inline real sn_tanh(real x) { return tanhf(x); }
+static inline real sn_fabs(real x) { return fabsf(x); }
 #endif
 
-static inline real sn_sigmoid(real x) { return 1 / (1 + SN_EXP(-x)); }
+static inline real sn_sigmoid(real x) { return 1 / (1 + sn_exp(-x)); }
 
 static inline real sn_act(int activation, real x) {
     switch (activation) {
     case SN_RELU: return x > 0 ? x : 0;
-    case SN_SOFTSIGN: return x / (1 + SN_FABS(x));
-    default: return SN_TANH(x);
+    case SN_SOFTSIGN: return x / (1 + sn_fabs(x));
+    default: return sn_tanh(x);
     }
 }
 
@@ -34,7 +34,7 @@ static inline real sn_act_grad(int activation, real y) {
     switch (activation) {
     case SN_RELU: return y > 0 ? 1 : 0;
     case SN_SOFTSIGN: {
-        real s = 1 - SN_FABS(y);     /* softsign'(x) = 1/(1+|x|)^2 */
+        real s = 1 - sn_fabs(y);     /* softsign'(x) = 1/(1+|x|)^2 */
         return s * s;
     }
     default: return 1 - y * y;

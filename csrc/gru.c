@@ -22,7 +22,7 @@ static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
         real rr = sn_sigmoid(g[j] + rg[k] + bias[j]);
         real z = sn_sigmoid(g[H + j] + rg[w + k] + bias[H + j]);
         real hnj = rg[2 * w + k] + r->bh[j];
-        real n = SN_TANH(g[2 * H + j] + bias[2 * H + j] + rr * hnj);
+        real n = sn_tanh(g[2 * H + j] + bias[2 * H + j] + rr * hnj);
         g[j] = rr;
         g[H + j] = z;
         g[2 * H + j] = n;

@@ -29,7 +29,7 @@ static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
             ai += p[j] * cp[j];
             af += p[H + j] * cp[j];
         }
-        real i = sn_sigmoid(ai), f = sn_sigmoid(af), gg = SN_TANH(ag);
+        real i = sn_sigmoid(ai), f = sn_sigmoid(af), gg = sn_tanh(ag);
         real ct = f * cp[j] + i * gg;
         if (p)
             ao += p[2 * H + j] * ct;
@@ -39,7 +39,7 @@ static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
         g[2 * H + j] = gg;
         g[3 * H + j] = o;
         c[j] = ct;
-        h[j] = o * SN_TANH(ct);
+        h[j] = o * sn_tanh(ct);
     }
 }
 
@@ -54,7 +54,7 @@ static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
     for (int64_t j = j0; j < j1; j++) {
         real i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j];
         real dht = dhc[j] + (dh ? dh[j] : 0);
-        real tc = SN_TANH(c[j]);
+        real tc = sn_tanh(c[j]);
         /* h = o*tanh(c) */
         real dao = dht * tc * o * (1 - o);
         real dc = dcc[j] + dht * o * (1 - tc * tc);

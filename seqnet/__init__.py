@@ -3,7 +3,12 @@
 Fused C kernels (LSTM, GRU, Elman; forward and backpropagation through
 time) parallelised with OpenMP, bound by a thin Cython layer.
 """
-from . import _kernels
+try:
+    from . import _kernels
+except ImportError as exc:  # running from a source tree that was never built
+    raise ImportError(
+        "seqnet's compiled kernels are missing: install the package with "
+        "`pip install .` and run it from outside the source tree") from exc
 
 __version__ = "0.1.0"
 
