@@ -52,7 +52,8 @@ enum sn_status {
     SN_EDIM = -1,      /* a dimension is < 1 (or < 0 where 0 is allowed) */
     SN_ELENGTHS = -2,  /* lengths not in [1, T] or not non-increasing */
     SN_EARG = -3,      /* a required pointer is NULL or an enum is unknown */
-    SN_EWORKSPACE = -4 /* workspace smaller than *_workspace_size */
+    SN_EWORKSPACE = -4, /* workspace smaller than *_workspace_size */
+    SN_ELABEL = -5     /* a class label outside [0, K) */
 };
 
 enum sn_activation { SN_TANH = 0, SN_RELU = 1, SN_SOFTSIGN = 2 };
@@ -157,8 +158,65 @@ int sn_elman_backward_##S(R *dx, R *dh0, R *dW, R *dU, R *db,                  \
                           void *workspace, size_t workspace_size,              \
                           int n_threads);
 
+#define SN_DECLARE_TRAINING(R, S)                                              \
+/* Output layers (loss.c): z = X . V + c over N rows, X (N, H), V (H, K),      \
+ * c (K).  Row i counts with weight w[i] (w NULL: 1); a zero weight skips it.  \
+ *                                                                             \
+ * softmax_xent: P (N, K) written: softmax(z) when y is NULL (inference),      \
+ *   else the loss gradient w_i*(softmax(z_i) - onehot(y_i)).  With y (N),     \
+ *   *loss = sum_i w_i * -log softmax(z_i)[y_i]; dX (N, H) written when not    \
+ *   NULL; dV, dc accumulated.                                                 \
+ * linear_mse: Z (N, K) written: z when y is NULL, else the loss gradient      \
+ *   2*w_i*(z_i - y_i)/K.  With y (N, K), *loss = sum_i w_i*mean_k (z-y)^2;     \
+ *   dX written when not NULL; dV, dc accumulated. */                          \
+int sn_softmax_xent_##S(double *loss, R *P, R *dX, R *dV, R *dc,              \
+                        const R *X, const R *V, const R *c, const int64_t *y,  \
+                        const R *w, int64_t N, int64_t H, int64_t K,           \
+                        void *workspace, size_t workspace_size,                \
+                        int n_threads);                                        \
+int sn_linear_mse_##S(double *loss, R *Z, R *dX, R *dV, R *dc,                 \
+                      const R *X, const R *V, const R *c, const R *y,          \
+                      const R *w, int64_t N, int64_t H, int64_t K,             \
+                      void *workspace, size_t workspace_size, int n_threads);  \
+/* One optimiser update of the flat parameter buffer (optim.c), n elements.   \
+ * In order: *grad_norm = ||grad||_2 (before anything else); grad clipped to  \
+ * [-clip_value, clip_value], then scaled to norm <= clip_norm (each when     \
+ * > 0); then l1*sign(param) + l2*param added where decay[i] != 0; then the   \
+ * update.  grad is modified.  state holds 2n values, zero before the first   \
+ * step; step counts updates from 1 (Adam's bias correction). */              \
+int sn_optim_step_##S(R *param, R *grad, R *state, double *grad_norm,         \
+                      const uint8_t *decay, int64_t n,                         \
+                      const sn_optim_config *cfg, int64_t step,                \
+                      int n_threads);                                          \
+/* Inverted dropout (random.c): a[i] *= keep_i / (1 - rate), keep_i true     \
+ * with probability 1 - rate, a pure function of (seed, stream, i): applying  \
+ * the same call to the gradient replays the mask. */                         \
+int sn_dropout_##S(R *a, int64_t n, double rate, uint64_t seed,               \
+                   uint64_t stream, int n_threads);
+
+enum sn_optimizer {
+    SN_SGD = 0, SN_MOMENTUM = 1, SN_NESTEROV = 2,
+    SN_ADAGRAD = 3, SN_RMSPROP = 4, SN_ADAM = 5
+};
+
+typedef struct {
+    int kind;                 /* an sn_optimizer */
+    double learning_rate;
+    double momentum;          /* momentum, nesterov */
+    double beta1, beta2;      /* adam */
+    double rho;               /* rmsprop decay */
+    double epsilon;           /* adagrad, rmsprop, adam */
+    double l1, l2;
+    double clip_value, clip_norm;  /* <= 0: off */
+} sn_optim_config;
+
+/* A uniform double in [0, 1) from a counter-based generator (random.c). */
+double sn_uniform(uint64_t seed, uint64_t stream, uint64_t i);
+
 SN_DECLARE_CELLS(float, f32)
 SN_DECLARE_CELLS(double, f64)
+SN_DECLARE_TRAINING(float, f32)
+SN_DECLARE_TRAINING(double, f64)
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
 # Declarations of the C API in csrc/seqnet.h; see there for shapes and maths.
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 cdef extern from "seqnet.h" nogil:
     enum:
@@ -8,6 +8,22 @@ cdef extern from "seqnet.h" nogil:
         SN_ELENGTHS
         SN_EARG
         SN_EWORKSPACE
+        SN_ELABEL
+
+    ctypedef struct sn_optim_config:
+        int kind
+        double learning_rate
+        double momentum
+        double beta1
+        double beta2
+        double rho
+        double epsilon
+        double l1
+        double l2
+        double clip_value
+        double clip_norm
+
+    double sn_uniform(uint64_t seed, uint64_t stream, uint64_t i)
 
     int sn_isa_available()
     int sn_isa_current()
@@ -103,3 +119,30 @@ cdef extern from "seqnet.h" nogil:
                               const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
                               int activation, int reverse, void *workspace,
                               size_t workspace_size, int n_threads)
+
+    int sn_softmax_xent_f32(double *loss, float *P, float *dX, float *dV, float *dc,
+                            const float *X, const float *V, const float *c,
+                            const int64_t *y, const float *w, int64_t N, int64_t H,
+                            int64_t K, void *workspace, size_t workspace_size, int n_threads)
+    int sn_softmax_xent_f64(double *loss, double *P, double *dX, double *dV, double *dc,
+                            const double *X, const double *V, const double *c,
+                            const int64_t *y, const double *w, int64_t N, int64_t H,
+                            int64_t K, void *workspace, size_t workspace_size, int n_threads)
+    int sn_linear_mse_f32(double *loss, float *Z, float *dX, float *dV, float *dc,
+                          const float *X, const float *V, const float *c,
+                          const float *y, const float *w, int64_t N, int64_t H,
+                          int64_t K, void *workspace, size_t workspace_size, int n_threads)
+    int sn_linear_mse_f64(double *loss, double *Z, double *dX, double *dV, double *dc,
+                          const double *X, const double *V, const double *c,
+                          const double *y, const double *w, int64_t N, int64_t H,
+                          int64_t K, void *workspace, size_t workspace_size, int n_threads)
+    int sn_optim_step_f32(float *param, float *grad, float *state, double *grad_norm,
+                          const uint8_t *decay, int64_t n, const sn_optim_config *cfg,
+                          int64_t step, int n_threads)
+    int sn_optim_step_f64(double *param, double *grad, double *state, double *grad_norm,
+                          const uint8_t *decay, int64_t n, const sn_optim_config *cfg,
+                          int64_t step, int n_threads)
+    int sn_dropout_f32(float *a, int64_t n, double rate, uint64_t seed,
+                       uint64_t stream, int n_threads)
+    int sn_dropout_f64(double *a, int64_t n, double rate, uint64_t seed,
+                       uint64_t stream, int n_threads)

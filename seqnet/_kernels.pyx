@@ -8,7 +8,7 @@ with the matching ``*_workspace_size`` function (bytes, ``numpy.uint8``).
 Parameter gradients accumulate (``+=``); activation gradients are
 overwritten.  ``seqnet._ops`` wraps these with allocation for convenience.
 """
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 cimport cython
 from cython cimport floating
 
@@ -19,6 +19,7 @@ _ERRORS = {
     SN_ELENGTHS: "lengths must lie in [1, T] and be sorted longest first",
     SN_EARG: "a required array is missing or an option is unknown",
     SN_EWORKSPACE: "the workspace is smaller than *_workspace_size returned",
+    SN_ELABEL: "a class label is outside [0, n_classes)",
 }
 
 ACTIVATIONS = {"tanh": 0, "relu": 1, "softsign": 2}
@@ -500,3 +501,217 @@ def elman_backward(dx, dh0, dW, dU, db, dh, dh_n, x, h0, W, U, h, lengths,
     else:
         _elman_backward[float](dx, dh0, dW, dU, db, dh, dh_n, x, h0, W, U, h,
                                lengths, code, reverse, workspace, n_threads)
+
+
+# ---------------------------------------------------------- output layers
+
+cdef _softmax_xent(floating[:, ::1] P, floating[:, ::1] dX,
+                   floating[:, ::1] dV, floating[::1] dc,
+                   const floating[:, ::1] X, const floating[:, ::1] V,
+                   const floating[::1] c, const int64_t[::1] y,
+                   const floating[::1] w, unsigned char[::1] workspace,
+                   int n_threads):
+    cdef int64_t N = X.shape[0], H = X.shape[1], K = V.shape[1]
+    cdef double loss = 0
+    cdef floating *pdX = &dX[0, 0] if dX is not None else NULL
+    cdef floating *pdV = &dV[0, 0] if dV is not None else NULL
+    cdef floating *pdc = &dc[0] if dc is not None else NULL
+    cdef const int64_t *py = &y[0] if y is not None else NULL
+    cdef const floating *pw = &w[0] if w is not None else NULL
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = sn_softmax_xent_f32(&loss, &P[0, 0], pdX, pdV, pdc, &X[0, 0],
+                                     &V[0, 0], &c[0], py, pw, N, H, K,
+                                     &workspace[0], workspace.shape[0],
+                                     n_threads)
+        else:
+            st = sn_softmax_xent_f64(&loss, &P[0, 0], pdX, pdV, pdc, &X[0, 0],
+                                     &V[0, 0], &c[0], py, pw, N, H, K,
+                                     &workspace[0], workspace.shape[0],
+                                     n_threads)
+    _check_status(st, "softmax_xent")
+    return loss
+
+
+def _check_dense(name, P, dX, dV, dc, X, V, c, w, workspace, n_threads):
+    if getattr(X, "ndim", None) != 2 or getattr(V, "ndim", None) != 2:
+        raise ValueError(f"{name}: X and V must be 2-D arrays")
+    N, H = X.shape
+    K = V.shape[1]
+    if min(N, H, K) < 1:
+        raise ValueError(f"{name}: every dimension must be at least 1, got "
+                         f"N={N}, H={H}, K={K}")
+    for arr_name, arr, shape in (("P", P, (N, K)), ("V", V, (H, K)),
+                                 ("c", c, (K,))):
+        _expect(arr_name, arr, shape)
+    for arr_name, arr, shape in (("dX", dX, (N, H)), ("dV", dV, (H, K)),
+                                 ("dc", dc, (K,)), ("w", w, (N,))):
+        _expect_optional(arr_name, arr, shape)
+    _check_workspace(workspace, sn_gemm_workspace_size(n_threads))
+    return N, K
+
+
+def softmax_xent(P, dX, dV, dc, X, V, c, y, w, workspace, int n_threads=0):
+    """Dense layer + softmax cross-entropy; returns the weighted loss sum.
+
+    With ``y`` None, P receives the class probabilities and the gradients
+    are untouched; otherwise P receives the gradient of the logits, dX is
+    written (when given), dV and dc accumulate.
+    """
+    N, _ = _check_dense("softmax_xent", P, dX, dV, dc, X, V, c, w, workspace,
+                        n_threads)
+    if y is not None:
+        _expect("y", y, (N,))
+        if dV is None or dc is None:
+            raise ValueError("softmax_xent: dV and dc are required with y")
+    if _real_type("X", X):
+        return _softmax_xent[double](P, dX, dV, dc, X, V, c, y, w, workspace,
+                                     n_threads)
+    return _softmax_xent[float](P, dX, dV, dc, X, V, c, y, w, workspace,
+                                n_threads)
+
+
+cdef _linear_mse(floating[:, ::1] Z, floating[:, ::1] dX, floating[:, ::1] dV,
+                 floating[::1] dc, const floating[:, ::1] X,
+                 const floating[:, ::1] V, const floating[::1] c,
+                 const floating[:, ::1] y, const floating[::1] w,
+                 unsigned char[::1] workspace, int n_threads):
+    cdef int64_t N = X.shape[0], H = X.shape[1], K = V.shape[1]
+    cdef double loss = 0
+    cdef floating *pdX = &dX[0, 0] if dX is not None else NULL
+    cdef floating *pdV = &dV[0, 0] if dV is not None else NULL
+    cdef floating *pdc = &dc[0] if dc is not None else NULL
+    cdef const floating *py = &y[0, 0] if y is not None else NULL
+    cdef const floating *pw = &w[0] if w is not None else NULL
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = sn_linear_mse_f32(&loss, &Z[0, 0], pdX, pdV, pdc, &X[0, 0],
+                                   &V[0, 0], &c[0], py, pw, N, H, K,
+                                   &workspace[0], workspace.shape[0], n_threads)
+        else:
+            st = sn_linear_mse_f64(&loss, &Z[0, 0], pdX, pdV, pdc, &X[0, 0],
+                                   &V[0, 0], &c[0], py, pw, N, H, K,
+                                   &workspace[0], workspace.shape[0], n_threads)
+    _check_status(st, "linear_mse")
+    return loss
+
+
+def linear_mse(Z, dX, dV, dc, X, V, c, y, w, workspace, int n_threads=0):
+    """Dense layer + mean squared error; returns the weighted loss sum.
+
+    With ``y`` None, Z receives the outputs; otherwise the gradient of the
+    outputs, dX is written (when given), dV and dc accumulate.
+    """
+    N, K = _check_dense("linear_mse", Z, dX, dV, dc, X, V, c, w, workspace,
+                        n_threads)
+    if y is not None:
+        _expect("y", y, (N, K))
+        if dV is None or dc is None:
+            raise ValueError("linear_mse: dV and dc are required with y")
+    if _real_type("X", X):
+        return _linear_mse[double](Z, dX, dV, dc, X, V, c, y, w, workspace,
+                                   n_threads)
+    return _linear_mse[float](Z, dX, dV, dc, X, V, c, y, w, workspace,
+                              n_threads)
+
+
+# ------------------------------------------------------------- optimiser
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+
+
+cdef _optim_step(floating[::1] param, floating[::1] grad, floating[::1] state,
+                 const uint8_t[::1] decay, sn_optim_config cfg, int64_t step,
+                 int n_threads):
+    cdef double norm = 0
+    cdef const uint8_t *pdecay = &decay[0] if decay is not None else NULL
+    cdef int64_t n = param.shape[0]
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = sn_optim_step_f32(&param[0], &grad[0], &state[0], &norm,
+                                   pdecay, n, &cfg, step, n_threads)
+        else:
+            st = sn_optim_step_f64(&param[0], &grad[0], &state[0], &norm,
+                                   pdecay, n, &cfg, step, n_threads)
+    _check_status(st, "optim_step")
+    return norm
+
+
+def optim_step(param, grad, state, decay, optimizer, double learning_rate,
+               int64_t step, double momentum=0.9, double beta1=0.9,
+               double beta2=0.999, double rho=0.9, double epsilon=1e-8,
+               double l1=0.0, double l2=0.0, double clip_value=0.0,
+               double clip_norm=0.0, int n_threads=0):
+    """One update of the flat buffer ``param`` in place; returns ||grad||.
+
+    ``state`` holds 2*len(param) values, zero before the first step;
+    ``step`` counts from 1.  ``decay`` (uint8, optional) marks the elements
+    that L1/L2 apply to.  ``grad`` is modified (clipped, regularised).
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got "
+                         f"{optimizer!r}")
+    if getattr(param, "ndim", None) != 1 or param.shape[0] < 1:
+        raise ValueError("param must be a non-empty 1-D array")
+    n = param.shape[0]
+    _expect("grad", grad, (n,))
+    _expect("state", state, (2 * n,))
+    _expect_optional("decay", decay, (n,))
+    if step < 1:
+        raise ValueError("step counts from 1")
+    cdef sn_optim_config cfg
+    cfg.kind = OPTIMIZERS.index(optimizer)
+    cfg.learning_rate = learning_rate
+    cfg.momentum = momentum
+    cfg.beta1 = beta1
+    cfg.beta2 = beta2
+    cfg.rho = rho
+    cfg.epsilon = epsilon
+    cfg.l1 = l1
+    cfg.l2 = l2
+    cfg.clip_value = clip_value
+    cfg.clip_norm = clip_norm
+    if _real_type("param", param):
+        return _optim_step[double](param, grad, state, decay, cfg, step,
+                                   n_threads)
+    return _optim_step[float](param, grad, state, decay, cfg, step, n_threads)
+
+
+# --------------------------------------------------------------- dropout
+
+cdef _dropout(floating[::1] a, double rate, uint64_t seed, uint64_t stream,
+              int n_threads):
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = sn_dropout_f32(&a[0], a.shape[0], rate, seed, stream, n_threads)
+        else:
+            st = sn_dropout_f64(&a[0], a.shape[0], rate, seed, stream, n_threads)
+    _check_status(st, "dropout")
+
+
+def dropout(a, double rate, uint64_t seed, uint64_t stream, int n_threads=0):
+    """Inverted dropout in place on the flat view of C-contiguous ``a``.
+
+    The mask is a pure function of (seed, stream, element index): the same
+    call on the gradient replays it.
+    """
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
+    if getattr(a, "size", 0) == 0:
+        return
+    flat = a.reshape(-1)
+    if not np.shares_memory(flat, a):
+        raise ValueError("dropout needs a C-contiguous array")
+    if _real_type("a", a):
+        _dropout[double](flat, rate, seed, stream, n_threads)
+    else:
+        _dropout[float](flat, rate, seed, stream, n_threads)
+
+
+def uniform(uint64_t seed, uint64_t stream, uint64_t i):
+    """The counter-based uniform draw behind dropout (for tests)."""
+    return sn_uniform(seed, stream, i)

@@ -38,6 +38,9 @@ __all__ = [
     "gru_backward",
     "elman_forward",
     "elman_backward",
+    "softmax_xent",
+    "linear_mse",
+    "optim_step",
 ]
 
 
@@ -563,3 +566,89 @@ def elman_backward(dh, dh_n, x, h0, W, U, h, lengths, activation="tanh",
             dh_next = U @ da
         dh0[row] = dh_next
     return dx, dh0, dW, dU, db
+
+
+# ---------------------------------------------------------------------------
+# Output layers and the optimiser (csrc/loss.c, csrc/optim.c)
+
+
+def softmax_xent(X, V, c, y, w=None):
+    """Dense layer + softmax cross-entropy.
+
+    Returns ``(loss, probs, dX, dV, dc)`` where ``loss`` is
+    ``sum_i w_i * -log softmax(X_i V + c)[y_i]`` and the gradients are of
+    that sum.  ``w`` None means every row weighs 1.
+    """
+    z = X @ V + c
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    probs = np.exp(logp)
+    w = np.ones(len(X), X.dtype) if w is None else w
+    rows = np.arange(len(X))
+    loss = float(np.sum(w * -logp[rows, y]))
+    dz = probs.copy()
+    dz[rows, y] -= 1.0
+    dz *= w[:, None]
+    return loss, probs, dz @ V.T, X.T @ dz, dz.sum(axis=0)
+
+
+def linear_mse(X, V, c, y, w=None):
+    """Dense layer + mean squared error.
+
+    Returns ``(loss, z, dX, dV, dc)`` with ``loss = sum_i w_i *
+    mean_k (z_ik - y_ik)^2`` for ``z = X V + c``.
+    """
+    z = X @ V + c
+    w = np.ones(len(X), X.dtype) if w is None else w
+    K = V.shape[1]
+    e = z - y
+    loss = float(np.sum(w * (e * e).mean(axis=1)))
+    dz = 2.0 * w[:, None] * e / K
+    return loss, z, dz @ V.T, X.T @ dz, dz.sum(axis=0)
+
+
+def optim_step(param, grad, state, decay, optimizer, learning_rate, step,
+               momentum=0.9, beta1=0.9, beta2=0.999, rho=0.9, epsilon=1e-8,
+               l1=0.0, l2=0.0, clip_value=0.0, clip_norm=0.0):
+    """One optimiser update; returns ``(param, state, grad_norm)`` as new
+    arrays, in the order of operations documented in csrc/optim.c."""
+    param = param.copy()
+    state = state.copy()
+    g = grad.astype(np.float64)
+    norm = float(np.sqrt(np.sum(g * g)))
+    if clip_value > 0:
+        g = np.clip(g, -clip_value, clip_value)
+    if clip_norm > 0:
+        clipped = np.sqrt(np.sum(g * g))
+        if clipped > clip_norm:
+            g = g * (clip_norm / clipped)
+    p = param.astype(np.float64)
+    if decay is not None:
+        mask = decay.astype(bool)
+        g = g + mask * (l1 * np.sign(p) + l2 * p)
+    n = len(p)
+    s1, s2 = state[:n].astype(np.float64), state[n:].astype(np.float64)
+    if optimizer == "sgd":
+        p = p - learning_rate * g
+    elif optimizer == "momentum":
+        s1 = momentum * s1 + g
+        p = p - learning_rate * s1
+    elif optimizer == "nesterov":
+        s1 = momentum * s1 + g
+        p = p - learning_rate * (g + momentum * s1)
+    elif optimizer == "adagrad":
+        s1 = s1 + g * g
+        p = p - learning_rate * g / (np.sqrt(s1) + epsilon)
+    elif optimizer == "rmsprop":
+        s1 = rho * s1 + (1 - rho) * g * g
+        p = p - learning_rate * g / (np.sqrt(s1) + epsilon)
+    elif optimizer == "adam":
+        s1 = beta1 * s1 + (1 - beta1) * g
+        s2 = beta2 * s2 + (1 - beta2) * g * g
+        m_hat = s1 / (1 - beta1 ** step)
+        v_hat = s2 / (1 - beta2 ** step)
+        p = p - learning_rate * m_hat / (np.sqrt(v_hat) + epsilon)
+    else:
+        raise ValueError(f"unknown optimizer {optimizer!r}")
+    state[:n], state[n:] = s1, s2
+    return p.astype(param.dtype), state, norm
