@@ -33,7 +33,8 @@ static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
     }
 }
 
-static const SN_FN(sn_cell) elman = {1, 0, 0, 0, forward_row, backward_row};
+static const SN_FN(sn_cell) elman = {1, 0, 0, 0, forward_row, backward_row,
+                                     NULL};
 
 size_t SN_FN(sn_elman_workspace_size)(int64_t T, int64_t B, int64_t I,
                                       int64_t H, int n_threads) {

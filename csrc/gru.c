@@ -48,7 +48,6 @@ static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
         /* n = tanh(a_n + r*hn) */
         real dar = dan * hn[j] * rr * (1 - rr);
         real dhn = dan * rr;
-        r->dbh[j] += dhn;
         dhc[j] = dht * z;       /* the direct path; the GEMM adds dgh.U^T */
         dg[j] = dgh[j] = dstep[j] = dar;
         dg[H + j] = dgh[H + j] = dstep[H + j] = daz;
@@ -57,7 +56,17 @@ static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
     }
 }
 
-static const SN_FN(sn_cell) gru = {3, 0, 1, 1, forward_row, backward_row};
+/* dbh += sum of d hn = r * da_n: the n block of dgates_h. */
+static void backward_params(const SN_FN(sn_rnn) *r, const int64_t *nact,
+                            const int64_t *lengths, int reverse) {
+    (void)lengths;
+    (void)reverse;
+    SN_FN(sn_valid_colsum)(r->dbh, r->dgates_h + 2 * r->H, r->G, r->H, nact,
+                           r->T, r->B);
+}
+
+static const SN_FN(sn_cell) gru = {3, 0, 1, 1, forward_row, backward_row,
+                                   backward_params};
 
 size_t SN_FN(sn_gru_workspace_size)(int64_t T, int64_t B, int64_t I,
                                     int64_t H, int n_threads) {

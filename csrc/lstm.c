@@ -65,12 +65,8 @@ static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
         real daf = dc * cp[j] * f * (1 - f);
         real dag = dc * i * (1 - gg * gg);
         real dcp = dc * f;
-        if (p) {
+        if (p)
             dcp += dai * p[j] + daf * p[H + j];
-            r->dp[j] += dai * cp[j];
-            r->dp[H + j] += daf * cp[j];
-            r->dp[2 * H + j] += dao * c[j];
-        }
         dcc[j] = dcp;
         dg[j] = dstep[j] = dai;
         dg[H + j] = dstep[H + j] = daf;
@@ -79,7 +75,31 @@ static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
     }
 }
 
-static const SN_FN(sn_cell) lstm = {4, 1, 0, 0, forward_row, backward_row};
+/* Peephole gradients: dp_i += da_i*c_prev, dp_f += da_f*c_prev,
+ * dp_o += da_o*c over every valid (t, b). */
+static void backward_params(const SN_FN(sn_rnn) *r, const int64_t *nact,
+                            const int64_t *lengths, int reverse) {
+    const int64_t H = r->H, B = r->B;
+    if (!r->p)
+        return;
+    for (int64_t t = 0; t < r->T; t++)
+        for (int64_t b = 0; b < nact[t]; b++) {
+            int64_t first = reverse ? lengths[b] - 1 : 0;
+            int64_t tprev = t == first ? -1 : (reverse ? t + 1 : t - 1);
+            const real *cp = tprev < 0 ? r->c0 + b * H
+                                       : r->c + (tprev * B + b) * H;
+            const real *c = r->c + (t * B + b) * H;
+            const real *dg = r->dgates + (t * B + b) * 4 * H;
+            for (int64_t j = 0; j < H; j++) {
+                r->dp[j] += dg[j] * cp[j];
+                r->dp[H + j] += dg[H + j] * cp[j];
+                r->dp[2 * H + j] += dg[3 * H + j] * c[j];
+            }
+        }
+}
+
+static const SN_FN(sn_cell) lstm = {4, 1, 0, 0, forward_row, backward_row,
+                                    backward_params};
 
 size_t SN_FN(sn_lstm_workspace_size)(int64_t T, int64_t B, int64_t I,
                                      int64_t H, int n_threads) {

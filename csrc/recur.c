@@ -8,21 +8,26 @@
  *           applied straight after on the same slice of hidden units.
  * Backward: per step the cell's pointwise backward, then dh_prev =
  *           dgates.U^T; after the loop dx, dW, dU and db as GEMMs (or a
- *           column sum) over all valid steps.
- * Threads:  one parallel region around the whole time loop.  Each thread
- *           owns a fixed slice of hidden units (a multiple of the
- *           micro-kernel's nr) and the columns of U of every gate for those
- *           units; one barrier per step.  A thread writes only its own
- *           units, so no sum is ever split and results do not depend on the
- *           thread count.
+ *           column sum) over all valid steps.  Parameter gradients are
+ *           never summed inside the loop, where rows may be split over
+ *           threads.
+ * Threads:  one parallel region around the whole time loop, split over
+ *           batch rows or over hidden units (see plan_threads).  A thread
+ *           writes only its own rows or units, so no sum is ever split and
+ *           results do not depend on the thread count.
  */
 #include <string.h>
 #include "gemm.h"
 #include "recur.h"
 
-/* Below this many multiply-adds per step, barriers cost more than a second
+/* Below this many multiply-adds in the whole loop, starting threads costs
+ * more than they save. */
+#define SN_LOOP_MIN_PARALLEL (1 << 20)
+/* Below this many per step, a barrier per step costs more than a second
  * thread saves. */
-#define SN_STEP_MIN_PARALLEL (1 << 15)
+#define SN_STEP_MIN_PARALLEL (1 << 18)
+/* Fewest batch rows worth a thread of their own. */
+#define SN_MIN_ROWS_PER_THREAD 4
 
 typedef struct {
     int64_t *nact;   /* (T) active rows at each step / time */
@@ -151,20 +156,58 @@ static void SN_FN(valid_rows_gemm_tn)(real *C, int64_t ldc, const real *A,
                            nact[t + late], ws, nt);
 }
 
-/* Threads for the time loop and each one's slice [j0, j1) of hidden units,
- * in whole panels of nr so the tiles never depend on the thread count. */
-static int step_threads(int64_t B, int64_t H, int64_t G, int nr, int nt) {
-    int64_t panels = (H + nr - 1) / nr;
-    if ((double)B * H * G < SN_STEP_MIN_PARALLEL)
-        return 1;
-    return (int)SN_MIN((int64_t)nt, panels);
+/* How the time loop splits over threads.
+ *
+ * SPLIT_ROWS: each thread carries its own batch rows through the whole
+ * sequence with all hidden units -- no barrier inside the loop, so a busy
+ * core delays only its own rows.  Used whenever every thread gets a few
+ * rows.  SPLIT_UNITS: each thread owns a slice of hidden units (whole
+ * panels of nr, so tiles never depend on the thread count) for all rows,
+ * with one barrier per step; for small batches with large steps.  Either
+ * way a thread writes only its own rows or units and every element is
+ * computed by the same arithmetic, so results do not depend on the split.
+ */
+enum { SPLIT_ROWS, SPLIT_UNITS };
+
+typedef struct {
+    int threads, mode;
+} sn_plan;
+
+static sn_plan plan_threads(int64_t steps, int64_t B, int64_t H, int64_t G,
+                            int nr, int nt) {
+    sn_plan p = {1, SPLIT_ROWS};
+    const double step_work = (double)B * H * G;
+    if (nt <= 1 || step_work * steps < SN_LOOP_MIN_PARALLEL)
+        return p;
+    if (B >= SN_MIN_ROWS_PER_THREAD * 2) {
+        p.threads = (int)SN_MIN((int64_t)nt, B / SN_MIN_ROWS_PER_THREAD);
+        return p;
+    }
+    if (step_work >= SN_STEP_MIN_PARALLEL) {
+        p.mode = SPLIT_UNITS;
+        p.threads = (int)SN_MIN((int64_t)nt, (H + nr - 1) / nr);
+    }
+    return p;
 }
 
-static void slice(int64_t H, int nr, int nt, int tid, int64_t *j0,
-                  int64_t *j1) {
-    int64_t panels = (H + nr - 1) / nr;
-    *j0 = SN_MIN(H, panels * tid / nt * nr);
-    *j1 = SN_MIN(H, panels * (tid + 1) / nt * nr);
+/* Thread tid's rows [r0, r1) and units [j0, j1). */
+static void thread_share(sn_plan p, int tid, int64_t B, int64_t H, int nr,
+                         int64_t *r0, int64_t *r1, int64_t *j0, int64_t *j1) {
+    *r0 = 0, *r1 = B, *j0 = 0, *j1 = H;
+    if (p.mode == SPLIT_ROWS) {
+        *r0 = B * tid / p.threads;
+        *r1 = B * (tid + 1) / p.threads;
+    } else {
+        int64_t panels = (H + nr - 1) / nr;
+        *j0 = SN_MIN(H, panels * tid / p.threads * nr);
+        *j1 = SN_MIN(H, panels * (tid + 1) / p.threads * nr);
+    }
+}
+
+/* Active rows of this thread at a step where rows [0, n) are active. */
+static inline int64_t own_rows(int64_t n, int64_t r0, int64_t r1) {
+    int64_t hi = SN_MIN(n, r1);
+    return hi > r0 ? hi - r0 : 0;
 }
 
 static inline int64_t time_of(const int64_t *lengths, int64_t b, int64_t s,
@@ -206,30 +249,32 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     SN_FN(valid_rows_gemm)(r->gates, G, r->x, I, W, G, 0, G, I, L.nact, T, B,
                            L.gemm_ws, nt);
 
-    const int ntr = step_threads(B, H, G, nr, nt);
-    #pragma omp parallel num_threads(ntr) if (ntr > 1)
+    /* Each gate's columns of U in panels, once per call. */
+    const size_t gate_panels = (size_t)(H + SN_MAX_NR) * H;
+    for (int q = 0; q < ngates; q++)
+        SN_FN(sn_pack_b)(L.Up + q * gate_panels, r->U + q * H, G, 0, H, H, nr);
+
+    const sn_plan plan = plan_threads(steps, B, H, G, nr, nt);
+    #pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
     {
         const int tid = omp_get_thread_num();
-        int64_t j0, j1;
-        slice(H, nr, ntr, tid, &j0, &j1);
+        int64_t r0, r1, j0, j1;
+        thread_share(plan, tid, B, H, nr, &r0, &r1, &j0, &j1);
         const int64_t w = j1 - j0;
         char *mine = L.thread + L.thread_bytes * tid;
         real *Ap = (real *)mine;
         real *rg = (real *)(mine + sn_round_up(sizeof(real) * (B + SN_MAX_MR) * H));
-        const size_t gate_panels = (size_t)(H + SN_MAX_NR) * H;
-        /* Pack this thread's columns of every gate once per call. */
-        for (int q = 0; q < ngates; q++)
-            SN_FN(sn_pack_b)(L.Up + q * gate_panels + j0 * H, r->U + q * H + j0,
-                             G, 0, H, w, nr);
         for (int64_t s = 0; s < steps; s++) {
-            const int64_t n = L.nact[s];
+            const int64_t n = own_rows(L.nact[s], r0, r1);
+            if (n == 0 && plan.mode == SPLIT_ROWS)
+                break;
             /* Pack h_prev of the active rows (row b's previous state sits at
              * its own time, so gather row by row). */
             for (int64_t i0 = 0; i0 < n; i0 += mr) {
                 const real *src[SN_MAX_MR];
                 for (int i = 0; i < mr; i++) {
-                    int64_t b = i0 + i;
-                    if (b >= n)
+                    int64_t b = r0 + i0 + i;
+                    if (b >= r0 + n)
                         src[i] = NULL;
                     else if (s == 0)
                         src[i] = r->h0 + b * H;
@@ -246,13 +291,15 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
                 SN_FN(sn_gemm_packed)(u, rg + q * w, ngates * w, Ap,
                                       L.Up + q * gate_panels + j0 * H, 0, n, w,
                                       H);
-            for (int64_t b = 0; b < n; b++) {
+            for (int64_t b = r0; b < r0 + n; b++) {
                 int64_t t = time_of(lengths, b, s, reverse);
                 int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
-                cell->forward_row(r, t, b, tprev, j0, j1, rg + b * ngates * w,
-                                  w);
+                cell->forward_row(r, t, b, tprev, j0, j1,
+                                  rg + (b - r0) * ngates * w, w);
             }
-            #pragma omp barrier
+            if (plan.mode == SPLIT_UNITS) {
+                #pragma omp barrier
+            }
         }
     }
 
@@ -307,30 +354,33 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
             memset(L.dc_carry, 0, sizeof(real) * B * H);
     }
 
-    const int ntr = step_threads(B, H, G, nr, nt);
-    #pragma omp parallel num_threads(ntr) if (ntr > 1)
+    /* U^T in panels of hidden units, once per call: dh_prev = dgates.U^T. */
+    SN_FN(sn_pack_b)(L.Up, r->U, G, 1, G, H, nr);
+
+    const sn_plan plan = plan_threads(steps, B, H, G, nr, nt);
+    #pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
     {
         const int tid = omp_get_thread_num();
-        int64_t j0, j1;
-        slice(H, nr, ntr, tid, &j0, &j1);
+        int64_t r0, r1, j0, j1;
+        thread_share(plan, tid, B, H, nr, &r0, &r1, &j0, &j1);
         const int64_t w = j1 - j0;
         real *Ap = (real *)(L.thread + L.thread_bytes * tid);
-        /* U^T's columns for this thread's units: dh_prev = dgates . U^T. */
-        real *UTp = L.Up + j0 * G;
-        SN_FN(sn_pack_b)(UTp, r->U + j0 * G, G, 1, G, w, nr);
+        const real *UTp = L.Up + j0 * G;   /* this thread's units */
         for (int64_t s = steps - 1; s >= 0; s--) {
-            const int64_t n = L.nact[s];
-            /* Two step buffers: a thread may start step s while another
-             * still multiplies the buffer of step s + 1. */
+            const int64_t n = own_rows(L.nact[s], r0, r1);
+            /* Two step buffers: with SPLIT_UNITS a thread may start step s
+             * while another still multiplies the buffer of step s + 1. */
             real *dstep = L.dstep + (s & 1) * B * G;
-            for (int64_t b = 0; b < n; b++) {
+            for (int64_t b = r0; b < r0 + n; b++) {
                 int64_t t = time_of(lengths, b, s, reverse);
                 int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
                 cell->backward_row(r, t, b, tprev, j0, j1, dstep + b * G);
             }
-            #pragma omp barrier
-            SN_FN(sn_pack_a)(Ap, dstep, G, 0, n, G, mr);
-            SN_FN(sn_gemm_packed)(u, L.dh_carry + j0, H, Ap, UTp,
+            if (plan.mode == SPLIT_UNITS) {
+                #pragma omp barrier
+            }
+            SN_FN(sn_pack_a)(Ap, dstep + r0 * G, G, 0, n, G, mr);
+            SN_FN(sn_gemm_packed)(u, L.dh_carry + r0 * H + j0, H, Ap, UTp,
                                   cell->direct_dh ? 1 : 0, n, w, G);
         }
     }
@@ -356,11 +406,19 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     }
     SN_FN(sn_gemm_run)(dU, G, r->h0, H, L.dfirst, G, 1, 1, 0, H, G, B,
                        L.gemm_ws, nt);
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t b = 0; b < L.nact[t]; b++) {
-            const real *g = L.dgates + (t * B + b) * G;
-            for (int64_t j = 0; j < G; j++)
-                db[j] += g[j];
-        }
+    SN_FN(sn_valid_colsum)(db, L.dgates, G, G, L.nact, T, B);
+    if (cell->backward_params)
+        cell->backward_params(r, L.nact, lengths, reverse);
     return SN_OK;
+}
+
+void SN_FN(sn_valid_colsum)(real *out, const real *src, int64_t ld,
+                            int64_t width, const int64_t *nact, int64_t T,
+                            int64_t B) {
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t b = 0; b < nact[t]; b++) {
+            const real *row = src + (t * B + b) * ld;
+            for (int64_t j = 0; j < width; j++)
+                out[j] += row[j];
+        }
 }

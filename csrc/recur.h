@@ -45,7 +45,18 @@ typedef struct {
      * buffer); updates dh_carry/dc_carry for those units. */
     void (*backward_row)(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                          int64_t tprev, int64_t j0, int64_t j1, real *dstep);
+    /* Optional, after the backward loop: the cell's own parameter
+     * gradients (peepholes, bh), summed over every valid (t, b) in one
+     * fixed order.  nact[t] is the number of rows valid at time t. */
+    void (*backward_params)(const SN_FN(sn_rnn) *r, const int64_t *nact,
+                            const int64_t *lengths, int reverse);
 } SN_FN(sn_cell);
+
+/* out[j] += sum over valid (t, b) of src[(t*B + b)*ld + j], j < width, in
+ * the order t, then b: the same bits whatever the thread count. */
+void SN_FN(sn_valid_colsum)(real *out, const real *src, int64_t ld,
+                            int64_t width, const int64_t *nact, int64_t T,
+                            int64_t B);
 
 size_t SN_FN(sn_recur_workspace_size)(const SN_FN(sn_cell) *cell, int64_t T,
                                       int64_t B, int64_t I, int64_t H,

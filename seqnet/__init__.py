@@ -1,14 +1,19 @@
 """seqnet: recurrent sequence models for CPUs.
 
 Fused C kernels (LSTM, GRU, Elman; forward and backpropagation through
-time) parallelised with OpenMP, bound by a thin Cython layer.
+time) parallelised with OpenMP, bound by a thin Cython layer and exposed as
+scikit-learn estimators.
 """
 try:
     from . import _kernels
 except ImportError as exc:  # running from a source tree that was never built
     raise ImportError(
         "seqnet's compiled kernels are missing: install the package with "
-        "`pip install .` and run it from outside the source tree") from exc
+        "`pip install .` and import it from outside the source tree") from exc
+
+from .classification import SequenceClassifier, SequenceTagger
+from .preprocessing import SequenceScaler
+from .regression import SequenceRegressor
 
 __version__ = "0.1.0"
 
@@ -24,4 +29,5 @@ def show_config():
     print(f"  default threads     : {_kernels.max_threads()}")
 
 
-__all__ = ["show_config", "__version__"]
+__all__ = ["SequenceClassifier", "SequenceRegressor", "SequenceTagger",
+           "SequenceScaler", "show_config", "__version__"]

@@ -191,7 +191,8 @@ def lstm_forward(h, c, gates, h_n, c_n, x, h0, c0, W, U, b, p, lengths,
                  bint reverse, workspace, int n_threads=0):
     """LSTM over a batch; outputs h, c, gates, h_n, c_n written in place."""
     T, B, I, H = _dims(x, h0)
-    for name, arr, shape in (("h", h, (T, B, H)), ("c", c, (T, B, H)),
+    for name, arr, shape in (("h0", h0, (B, H)),
+                             ("h", h, (T, B, H)), ("c", c, (T, B, H)),
                              ("gates", gates, (T, B, 4 * H)),
                              ("h_n", h_n, (B, H)), ("c_n", c_n, (B, H)),
                              ("c0", c0, (B, H)), ("W", W, (I, 4 * H)),
@@ -254,7 +255,8 @@ def lstm_backward(dx, dh0, dc0, dW, dU, db, dp, dh, dh_n, dc_n, x, h0, c0,
                   int n_threads=0):
     """LSTM BPTT; dx (optional), dh0, dc0 written, dW dU db dp accumulated."""
     T, B, I, H = _dims(x, h0)
-    for name, arr, shape in (("dh0", dh0, (B, H)), ("dc0", dc0, (B, H)),
+    for name, arr, shape in (("h0", h0, (B, H)),
+                             ("dh0", dh0, (B, H)), ("dc0", dc0, (B, H)),
                              ("dW", dW, (I, 4 * H)), ("dU", dU, (H, 4 * H)),
                              ("db", db, (4 * H,)), ("c0", c0, (B, H)),
                              ("W", W, (I, 4 * H)), ("U", U, (H, 4 * H)),
@@ -318,7 +320,8 @@ def gru_forward(h, gates, hn, h_n, x, h0, W, U, b, bh, lengths,
                 bint reverse, workspace, int n_threads=0):
     """GRU over a batch; outputs h, gates, hn, h_n written in place."""
     T, B, I, H = _dims(x, h0)
-    for name, arr, shape in (("h", h, (T, B, H)), ("gates", gates, (T, B, 3 * H)),
+    for name, arr, shape in (("h0", h0, (B, H)),
+                             ("h", h, (T, B, H)), ("gates", gates, (T, B, 3 * H)),
                              ("hn", hn, (T, B, H)), ("h_n", h_n, (B, H)),
                              ("W", W, (I, 3 * H)), ("U", U, (H, 3 * H)),
                              ("b", b, (3 * H,)), ("bh", bh, (H,)),
@@ -371,7 +374,8 @@ def gru_backward(dx, dh0, dW, dU, db, dbh, dh, dh_n, x, h0, W, U, h, gates,
                  hn, lengths, bint reverse, workspace, int n_threads=0):
     """GRU BPTT; dx (optional), dh0 written, dW dU db dbh accumulated."""
     T, B, I, H = _dims(x, h0)
-    for name, arr, shape in (("dh0", dh0, (B, H)), ("dW", dW, (I, 3 * H)),
+    for name, arr, shape in (("h0", h0, (B, H)),
+                             ("dh0", dh0, (B, H)), ("dW", dW, (I, 3 * H)),
                              ("dU", dU, (H, 3 * H)), ("db", db, (3 * H,)),
                              ("dbh", dbh, (H,)), ("W", W, (I, 3 * H)),
                              ("U", U, (H, 3 * H)), ("h", h, (T, B, H)),
@@ -436,7 +440,8 @@ def elman_forward(h, h_n, x, h0, W, U, b, lengths, activation, bint reverse,
                   workspace, int n_threads=0):
     """Elman RNN over a batch; outputs h, h_n written in place."""
     T, B, I, H = _dims(x, h0)
-    for name, arr, shape in (("h", h, (T, B, H)), ("h_n", h_n, (B, H)),
+    for name, arr, shape in (("h0", h0, (B, H)),
+                             ("h", h, (T, B, H)), ("h_n", h_n, (B, H)),
                              ("W", W, (I, H)), ("U", U, (H, H)),
                              ("b", b, (H,)), ("lengths", lengths, (B,))):
         _expect(name, arr, shape)
@@ -485,7 +490,8 @@ def elman_backward(dx, dh0, dW, dU, db, dh, dh_n, x, h0, W, U, h, lengths,
                    activation, bint reverse, workspace, int n_threads=0):
     """Elman BPTT; dx (optional), dh0 written, dW dU db accumulated."""
     T, B, I, H = _dims(x, h0)
-    for name, arr, shape in (("dh0", dh0, (B, H)), ("dW", dW, (I, H)),
+    for name, arr, shape in (("h0", h0, (B, H)),
+                             ("dh0", dh0, (B, H)), ("dW", dW, (I, H)),
                              ("dU", dU, (H, H)), ("db", db, (H,)),
                              ("W", W, (I, H)), ("U", U, (H, H)),
                              ("h", h, (T, B, H)), ("lengths", lengths, (B,))):

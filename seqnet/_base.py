@@ -1,0 +1,481 @@
+"""The estimator base every seqnet model shares: one training loop.
+
+Subclasses differ only in their output head (an ``_Objective``), their
+scoring and their docstrings.  The loop: validate and convert the data once,
+then per epoch shuffle, cut batches (time-major, sorted longest first), run
+the network forward, the loss, the network backward and one optimiser step
+over the flat parameter buffer -- each a C call.  Early stopping holds out
+part of the data and restores the best weights.
+"""
+import os
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from . import _kernels
+from ._network import CELLS, Buffers, Network
+from ._validation import check_sequences, pad_batch
+
+# Largest number of gate values one prediction batch may hold (T * B * G),
+# which bounds predict's memory on long sequences.
+_PREDICT_BATCH_ELEMENTS = 1 << 24
+# Format version of the fitted state, checked when a pickle is loaded.
+_STATE_VERSION = 1
+
+
+def _n_threads(n_jobs):
+    """Kernel threads for an ``n_jobs`` value; 0 lets OpenMP decide, which
+    honours OMP_NUM_THREADS and threadpoolctl."""
+    if n_jobs is None:
+        return 0
+    if n_jobs < 0:
+        return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    return int(n_jobs)
+
+
+def _pad(seqs, idx, buffers):
+    """A batch of sequences ``idx`` in a reused buffer (see pad_batch)."""
+    need = int(seqs.lengths[idx].max()) * len(idx) * seqs.n_features
+    return pad_batch(seqs, idx, out=buffers.get("x", (need,)))
+
+
+class BaseSequenceEstimator(BaseEstimator):
+    """Shared constructor, training loop, prediction and persistence."""
+
+    _parameter_constraints = {
+        "cell": [StrOptions(set(CELLS))],
+        "hidden_sizes": ["array-like", Interval(Integral, 1, None,
+                                                closed="left")],
+        "bidirectional": ["boolean"],
+        "peepholes": ["boolean"],
+        "activation": [StrOptions({"tanh", "relu", "softsign"})],
+        "forget_bias": [Real],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "optimizer": [StrOptions(set(_kernels.OPTIMIZERS))],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "tbptt_length": [None, Interval(Integral, 1, None, closed="left")],
+        "clip_norm": [None, Interval(Real, 0, None, closed="neither")],
+        "clip_value": [None, Interval(Real, 0, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "n_jobs": [None, Integral],
+        "dtype": [StrOptions({"float32", "float64"})],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, *, cell="lstm", hidden_sizes=(64,),
+                 bidirectional=False, peepholes=False, activation="tanh",
+                 forget_bias=1.0, dropout=0.0, l1=0.0, l2=0.0,
+                 optimizer="adam", learning_rate=1e-3, momentum=0.9,
+                 batch_size=32, max_epochs=100, tbptt_length=None,
+                 clip_norm=5.0, clip_value=None, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
+                 warm_start=False, random_state=None, n_jobs=None,
+                 dtype="float32", verbose=0):
+        self.cell = cell
+        self.hidden_sizes = hidden_sizes
+        self.bidirectional = bidirectional
+        self.peepholes = peepholes
+        self.activation = activation
+        self.forget_bias = forget_bias
+        self.dropout = dropout
+        self.l1 = l1
+        self.l2 = l2
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.tbptt_length = tbptt_length
+        self.clip_norm = clip_norm
+        self.clip_value = clip_value
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.dtype = dtype
+        self.verbose = verbose
+
+    # ---------------------------------------------------- subclass hooks
+    # _per_step: the loss is on every step (tagger) instead of the last.
+    _per_step = False
+
+    def _encode_targets(self, y, seqs, fitting):
+        """Targets as the loss kernel wants them, aligned with ``seqs``."""
+        raise NotImplementedError
+
+    def _n_outputs(self):
+        raise NotImplementedError
+
+    def _batch_targets(self, targets, idx, order, lengths):
+        """Targets of one batch, in the batch's (sorted) row order; for
+        per-step objectives, time-major ``(T*B, ...)``."""
+        raise NotImplementedError
+
+    def _score_outputs(self, outputs, targets, idx):
+        """Validation score of the head's outputs for sequences ``idx``."""
+        raise NotImplementedError
+
+    def _validation_loss(self, outputs, targets, idx):
+        """Mean loss of the head's outputs for sequences ``idx``."""
+        raise NotImplementedError
+
+    def _head_loss(self, feats, tgt, w, d_feats, g, buffers, n_threads):
+        """Loss kernel over the features: returns the weighted loss sum,
+        writes d_feats and accumulates the head's gradients into g."""
+        raise NotImplementedError
+
+    def _head_predict(self, feats, out, buffers, n_threads):
+        """The head's outputs (probabilities or values) into ``out``."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------- plumbing
+
+    def _real_dtype(self):
+        return np.dtype(self.dtype)
+
+    def _check_X(self, X, reset):
+        seqs = check_sequences(
+            X, dtype=self._real_dtype() if reset else self._net.dtype,
+            estimator=self,
+            ensure_n_features=None if reset else self.n_features_in_)
+        if reset:
+            self.n_features_in_ = seqs.n_features
+        return seqs
+
+    def _hidden(self):
+        sizes = self.hidden_sizes
+        if isinstance(sizes, Integral):
+            return (int(sizes),)
+        sizes = tuple(sizes)
+        if not sizes or any(not isinstance(h, Integral) or h < 1
+                            for h in sizes):
+            raise ValueError("hidden_sizes must be a positive int or a "
+                             f"non-empty sequence of them, got {sizes!r}")
+        return sizes
+
+    def _new_network(self):
+        return Network(self.cell, self._hidden(), self.bidirectional,
+                       self.peepholes, self.activation,
+                       self.n_features_in_, self._n_outputs(),
+                       self._real_dtype())
+
+    def _buffers(self):
+        buffers = getattr(self, "_buffer_cache", None)
+        if buffers is None or buffers.dtype != self._net.dtype:
+            buffers = self._buffer_cache = Buffers(self._net.dtype)
+        return buffers
+
+    def _optimizer_config(self):
+        return dict(optimizer=self.optimizer,
+                    learning_rate=float(self.learning_rate),
+                    momentum=float(self.momentum), l1=float(self.l1),
+                    l2=float(self.l2),
+                    clip_value=float(self.clip_value or 0.0),
+                    clip_norm=float(self.clip_norm or 0.0))
+
+    # ------------------------------------------------------------ training
+
+    def _fit(self, X, y, sample_weight=None, incremental=False,
+             classes=None):
+        self._validate_params()
+        if self.tbptt_length is not None and self.bidirectional:
+            raise ValueError("tbptt_length needs a unidirectional network: "
+                             "a backward direction cannot carry its state "
+                             "across chunks")
+        first = not (incremental or self.warm_start) or \
+            not hasattr(self, "_net")
+        if first:
+            seqs = self._check_X(X, reset=True)
+            self._classes_arg = classes
+        else:
+            seqs = self._check_X(X, reset=False)
+        targets = self._encode_targets(y, seqs, fitting=first)
+        weights = self._sample_weights(sample_weight, seqs, targets)
+        rng = check_random_state(self.random_state)
+        if first:
+            self._net = self._new_network()
+            self._net.initialize(np.random.default_rng(rng.randint(2**31)),
+                                 self.forget_bias)
+            self.loss_curve_ = []
+            self.validation_loss_curve_ = []
+            self.validation_scores_ = []
+            self.best_validation_score_ = None
+            self.n_iter_ = 0
+            self._state_version = _STATE_VERSION
+        if first or not incremental:
+            self._opt_state = np.zeros(2 * self._net.params.size,
+                                       self._net.dtype)
+            self._n_updates = 0
+        self._grads = np.zeros_like(self._net.params)
+        self._seed = int(rng.randint(2**31))
+
+        train_idx = np.arange(len(seqs))
+        val_idx = None
+        if self.early_stopping and not incremental:
+            train_idx, val_idx = self._split_validation(seqs, targets, rng)
+
+        epochs = 1 if incremental else self.max_epochs
+        best_loss, best_params, stall = np.inf, None, 0
+        n_threads = _n_threads(self.n_jobs)
+        start = time.perf_counter()
+        converged = incremental
+        for epoch in range(epochs):
+            before = self._net.params.copy()
+            loss = self._train_epoch(seqs, targets, weights, train_idx, rng,
+                                     n_threads)
+            if not np.isfinite(loss):
+                self._net.params[...] = before
+                raise FloatingPointError(
+                    f"training diverged: the loss became {loss} in epoch "
+                    f"{self.n_iter_ + 1}; the weights of the previous epoch "
+                    "were kept. Lower learning_rate or set clip_norm.")
+            self.n_iter_ += 1
+            self.loss_curve_.append(loss)
+            line = f"epoch {self.n_iter_}: loss {loss:.5f}"
+            if val_idx is not None:
+                v_loss, v_score = self._evaluate(seqs, targets, val_idx,
+                                                 n_threads)
+                self.validation_loss_curve_.append(v_loss)
+                self.validation_scores_.append(v_score)
+                line += f", validation loss {v_loss:.5f} score {v_score:.4f}"
+                monitored = v_loss
+            else:
+                monitored = loss
+            if self.verbose:
+                print(f"{line} ({time.perf_counter() - start:.1f}s)")
+            if incremental:
+                continue
+            if monitored < best_loss - self.tol:
+                best_loss, stall = monitored, 0
+                if val_idx is not None:
+                    best_params = self._net.params.copy()
+                    self.best_validation_score_ = self.validation_scores_[-1]
+            else:
+                stall += 1
+                if stall >= self.n_iter_no_change:
+                    converged = True
+                    break
+        if best_params is not None:
+            self._net.params[...] = best_params
+        if not converged:
+            warnings.warn(f"{type(self).__name__} stopped after max_epochs="
+                          f"{self.max_epochs} epochs without converging.",
+                          ConvergenceWarning)
+        return self
+
+    def _split_validation(self, seqs, targets, rng):
+        from sklearn.model_selection import train_test_split
+        idx = np.arange(len(seqs))
+        stratify = self._stratify_labels(targets)
+        try:
+            train, val = train_test_split(
+                idx, test_size=self.validation_fraction, stratify=stratify,
+                random_state=rng.randint(2**31))
+        except ValueError:
+            # Too few samples of some class to stratify: split plainly.
+            train, val = train_test_split(
+                idx, test_size=self.validation_fraction,
+                random_state=rng.randint(2**31))
+        if len(train) == 0 or len(val) == 0:
+            raise ValueError("validation_fraction leaves no training or no "
+                             f"validation sequences out of {len(seqs)}")
+        return np.sort(train), np.sort(val)
+
+    def _stratify_labels(self, targets):
+        return None
+
+    def _sample_weights(self, sample_weight, seqs, targets):
+        if sample_weight is None:
+            return None
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != (len(seqs),):
+            raise ValueError(f"sample_weight has shape {w.shape}, expected "
+                             f"({len(seqs)},)")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("sample_weight must be finite and non-negative")
+        return w
+
+    def _batches(self, idx, rng, shuffle=True):
+        idx = rng.permutation(idx) if shuffle else idx
+        for start in range(0, len(idx), self.batch_size):
+            yield idx[start:start + self.batch_size]
+
+    def _train_epoch(self, seqs, targets, weights, train_idx, rng,
+                     n_threads):
+        buffers = self._buffers()
+        total, count = 0.0, 0.0
+        for batch in self._batches(train_idx, rng):
+            x, lengths, order = _pad(seqs, batch, buffers)
+            idx = batch[order]
+            tgt = self._batch_targets(targets, idx, order, lengths)
+            w = self._row_weights(weights, idx, lengths, tgt)
+            if self._per_step and self.tbptt_length:
+                loss, norm = self._step_tbptt(x, lengths, tgt, w, buffers,
+                                              n_threads)
+            else:
+                loss, norm = self._step(x, lengths, tgt, w, buffers,
+                                        n_threads)
+            total += loss * norm
+            count += norm
+        return total / count
+
+    def _row_weights(self, weights, idx, lengths, tgt):
+        """Loss weight of every row the head sees: sample weight times class
+        weight, and zero on the padding of per-step objectives."""
+        sw = np.ones(len(idx)) if weights is None else weights[idx]
+        if self._per_step:
+            valid = np.arange(int(lengths[0]))[:, None] < lengths[None, :]
+            sw = (valid * sw[None, :]).reshape(-1)
+        return (sw * self._class_weights_for(tgt)).astype(self._net.dtype)
+
+    def _class_weights_for(self, tgt):
+        return 1.0
+
+    def _step(self, x, lengths, tgt, w, buffers, n_threads,
+              initial=None):
+        """One forward, loss, backward and update; returns the batch's mean
+        loss and its weight in the epoch mean."""
+        net = self._net
+        self._n_updates += 1
+        # The loss is a mean over the batch's sequences (or valid steps).
+        norm = float(lengths.sum() if self._per_step else len(lengths))
+        w_norm = (w / norm).astype(net.dtype)
+        out, fin = net.forward(x, lengths, buffers, n_threads,
+                               dropout=self.dropout, seed=self._seed,
+                               stream=self._n_updates, initial=initial,
+                               train=True)
+        self._grads.fill(0)
+        g = net._carve(self._grads)
+        feats = out.reshape(-1, out.shape[-1]) if self._per_step else fin
+        d_feats = buffers.get("d_feats", feats.shape)
+        loss = self._head_loss(feats, tgt, w_norm, d_feats, g, buffers,
+                               n_threads)
+        if self._per_step:
+            net.backward(d_feats.reshape(out.shape), None, lengths,
+                         self._grads, buffers, n_threads,
+                         dropout=self.dropout, seed=self._seed,
+                         stream=self._n_updates)
+        else:
+            net.backward(None, d_feats, lengths, self._grads, buffers,
+                         n_threads, dropout=self.dropout, seed=self._seed,
+                         stream=self._n_updates)
+        _kernels.optim_step(net.params, self._grads, self._opt_state,
+                            net.decay, step=self._n_updates,
+                            n_threads=n_threads,
+                            **self._optimizer_config())
+        return loss, norm
+
+    def _step_tbptt(self, x, lengths, tgt, w, buffers, n_threads):
+        """Truncated BPTT: chunks of tbptt_length steps, one update each,
+        the state carried (without gradient) from chunk to chunk."""
+        T, B, F = x.shape
+        L = self.tbptt_length
+        n_out = tgt.shape[1:] if tgt.ndim > 1 else ()
+        tgt = tgt.reshape((T, B) + n_out)
+        w = w.reshape(T, B)
+        total, count, carried = 0.0, 0.0, None
+        for t0 in range(0, T, L):
+            t1 = min(T, t0 + L)
+            rows = int(np.count_nonzero(lengths > t0))
+            chunk_len = np.minimum(lengths[:rows] - t0, t1 - t0)
+            xc = np.ascontiguousarray(x[t0:t1, :rows])
+            tc = np.ascontiguousarray(tgt[t0:t1, :rows]).reshape(
+                (-1,) + n_out)
+            wc = np.ascontiguousarray(w[t0:t1, :rows]).reshape(-1)
+            initial = None
+            if carried is not None:
+                initial = [[(h[:rows].copy(), None if c is None
+                             else c[:rows].copy()) for h, c in layer]
+                           for layer in carried]
+            loss, norm = self._step(xc, chunk_len.astype(np.int64), tc, wc,
+                                    buffers, n_threads, initial=initial)
+            carried = [[(h.copy(), None if c is None else c.copy())
+                        for h, c in layer] for layer in self._net.final]
+            total += loss * norm
+            count += norm
+        return total / max(count, 1e-300), count
+
+    # ---------------------------------------------------------- inference
+
+    def _forward_outputs(self, seqs, idx=None, n_threads=None):
+        """Head outputs (probabilities or values) for sequences ``idx``,
+        in that order: (n, K) for many-to-one, or for per-step heads a list
+        of (T_i, K) arrays."""
+        check_is_fitted(self, "_net")
+        net = self._net
+        idx = np.arange(len(seqs)) if idx is None else idx
+        if n_threads is None:
+            n_threads = _n_threads(self.n_jobs)
+        buffers = self._buffers()
+        K = net.n_outputs
+        G = max(net.hidden_sizes) * 4
+        t_max = int(seqs.lengths[idx].max())
+        per_batch = max(1, min(len(idx),
+                               _PREDICT_BATCH_ELEMENTS // (t_max * G)))
+        results = [None] * len(idx) if self._per_step else \
+            np.empty((len(idx), K), net.dtype)
+        for start in range(0, len(idx), per_batch):
+            pos = np.arange(start, min(len(idx), start + per_batch))
+            x, lengths, order = _pad(seqs, idx[pos], buffers)
+            out, fin = net.forward(x, lengths, buffers, n_threads)
+            feats = out.reshape(-1, out.shape[-1]) if self._per_step else fin
+            probs = buffers.get("head_out", (feats.shape[0], K))
+            self._head_predict(feats, probs, buffers, n_threads)
+            if self._per_step:
+                probs = probs.reshape(out.shape[0], out.shape[1], K)
+                for j, p in enumerate(pos[order]):
+                    results[p] = probs[:lengths[j], j].copy()
+            else:
+                results[pos[order]] = probs
+        return results
+
+    def _evaluate(self, seqs, targets, idx, n_threads):
+        """Mean loss and score on held-out sequences."""
+        outputs = self._forward_outputs(seqs, idx, n_threads)
+        return self._validation_loss(outputs, targets, idx), \
+            self._score_outputs(outputs, targets, idx)
+
+    # -------------------------------------------------------- persistence
+
+    @property
+    def parameters_(self):
+        """The fitted parameters as named NumPy views into one buffer
+        (``layer0.forward.W`` is (inputs, gates*hidden), gate blocks in the
+        order of csrc/seqnet.h; ``output.V``, ``output.c`` the head)."""
+        check_is_fitted(self, "_net")
+        return dict(self._net.views)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for scratch in ("_buffer_cache", "_grads"):
+            state.pop(scratch, None)
+        return state
+
+    def __setstate__(self, state):
+        version = state.get("_state_version", _STATE_VERSION)
+        if version > _STATE_VERSION:
+            raise ValueError(
+                f"this {type(self).__name__} was saved by a newer seqnet "
+                f"(state format {version}; this seqnet reads up to "
+                f"{_STATE_VERSION}); upgrade seqnet to load it")
+        self.__dict__.update(state)

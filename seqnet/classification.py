@@ -1,0 +1,386 @@
+"""Classifiers: one label per sequence, or one label per step."""
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from . import _kernels
+from ._base import BaseSequenceEstimator
+from ._validation import check_sequence_targets
+
+
+class _SoftmaxHead:
+    """Softmax + cross-entropy output layer and label encoding."""
+
+    def _n_outputs(self):
+        return len(self.classes_)
+
+    def _set_classes(self, labels, classes):
+        if classes is not None:
+            classes = np.unique(np.asarray(classes))
+            unseen = np.setdiff1d(np.unique(labels), classes)
+            if unseen.size:
+                raise ValueError(f"y contains labels {unseen.tolist()} that "
+                                 f"are not in classes={classes.tolist()}")
+            self.classes_ = classes
+        else:
+            self.classes_ = np.unique(labels)
+        if self.class_weight is None:
+            self._class_weight_vec = None
+        else:
+            present = np.unique(labels)
+            weights = np.ones(len(self.classes_))
+            keep = np.isin(self.classes_, present)
+            weights[keep] = compute_class_weight(
+                self.class_weight, classes=self.classes_[keep], y=labels)
+            self._class_weight_vec = weights
+
+    def _encode(self, labels):
+        codes = np.searchsorted(self.classes_, labels)
+        codes = np.minimum(codes, len(self.classes_) - 1)
+        bad = self.classes_[codes] != labels
+        if np.any(bad):
+            unseen = np.unique(np.asarray(labels)[bad])
+            raise ValueError(f"y contains labels not seen when the model was "
+                             f"first fitted: {unseen.tolist()}; known classes "
+                             f"are {self.classes_.tolist()}")
+        return codes.astype(np.int64)
+
+    def _class_weights_for(self, tgt):
+        if self._class_weight_vec is None:
+            return 1.0
+        return self._class_weight_vec[tgt]
+
+    def _workspace(self, buffers, n_threads):
+        return buffers.workspace(_kernels.gemm_workspace_size(n_threads))
+
+    def _head_loss(self, feats, tgt, w, d_feats, g, buffers, n_threads):
+        net = self._net
+        probs = buffers.get("head_grad", (feats.shape[0], net.n_outputs))
+        return _kernels.softmax_xent(
+            probs, d_feats, g["output.V"], g["output.c"], feats,
+            net.views["output.V"], net.views["output.c"], tgt, w,
+            self._workspace(buffers, n_threads), n_threads)
+
+    def _head_predict(self, feats, out, buffers, n_threads):
+        net = self._net
+        _kernels.softmax_xent(out, None, None, None, feats,
+                              net.views["output.V"], net.views["output.c"],
+                              None, None, self._workspace(buffers, n_threads),
+                              n_threads)
+
+
+_CLASSIFIER_DOC_PARAMS = """
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "elman"}, default="lstm"
+        Recurrent cell of every layer.
+    hidden_sizes : int or tuple of int, default=(64,)
+        Units of each stacked recurrent layer, bottom first.
+    bidirectional : bool, default=False
+        Run each layer in both directions and concatenate the outputs.
+    peepholes : bool, default=False
+        LSTM only: Graves peephole connections from the cell state.
+    activation : {"tanh", "relu", "softsign"}, default="tanh"
+        Elman cell only.
+    forget_bias : float, default=1.0
+        Initial bias of the LSTM forget gate.
+    dropout : float in [0, 1), default=0.0
+        Inverted dropout on the output of every recurrent layer (training
+        only).
+    l1, l2 : float, default=0.0
+        Penalties on the weights (not biases), added to the gradient.
+    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", \
+"adam"}, default="adam"
+    learning_rate : float, default=1e-3
+    momentum : float, default=0.9
+        For "momentum" and "nesterov".
+    batch_size : int, default=32
+    max_epochs : int, default=100
+    tbptt_length : int or None, default=None
+        Truncated BPTT chunk length for per-step objectives (the state is
+        carried across chunks, one update per chunk). Many-to-one models
+        always backpropagate through the whole sequence.
+    clip_norm : float or None, default=5.0
+        Clip the gradient to this global L2 norm.
+    clip_value : float or None, default=None
+        Clip every gradient element to [-clip_value, clip_value].
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (stratified), stop when
+        the validation loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and restore the best weights. Without
+        it, training stops when the training loss stalls the same way.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
+    tol : float, default=1e-4
+    class_weight : dict, "balanced" or None, default=None
+    warm_start : bool, default=False
+        Continue from the fitted weights on the next ``fit``.
+    random_state : int, RandomState instance or None, default=None
+        Same seed, same data: bit-identical fits whatever ``n_jobs``.
+    n_jobs : int or None, default=None
+        Threads of the C kernels; None follows OMP_NUM_THREADS and
+        threadpoolctl, -1 uses every core.
+    dtype : {"float32", "float64"}, default="float32"
+    verbose : int, default=0
+        1 prints one line per epoch with losses and elapsed time.
+"""
+
+_FITTED_DOC = """
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    loss_curve_ : list of float
+        Mean training loss of each epoch.
+    validation_loss_curve_, validation_scores_ : list of float
+        Per epoch, with ``early_stopping``.
+    best_validation_score_ : float or None
+        Validation accuracy of the restored weights.
+    n_iter_ : int
+        Epochs run.
+    parameters_ : dict of str to ndarray
+        The weights as named views of one flat buffer.
+"""
+
+
+class SequenceClassifier(_SoftmaxHead, ClassifierMixin, BaseSequenceEstimator):
+    """Recurrent network classifying whole sequences (many-to-one).
+
+    Reads each sequence to its last valid step (for a bidirectional layer:
+    the forward direction's last step and the backward direction's first)
+    and classifies that state with softmax and cross-entropy.
+    """ + _CLASSIFIER_DOC_PARAMS + _FITTED_DOC + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqnet import SequenceClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = [rng.standard_normal((t, 2)) for t in rng.integers(3, 9, 60)]
+    >>> y = [int(x[:, 0].sum() > 0) for x in X]
+    >>> clf = SequenceClassifier(hidden_sizes=8, max_epochs=30,
+    ...                          random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints = {
+        **BaseSequenceEstimator._parameter_constraints,
+        "class_weight": [None, dict, StrOptions({"balanced"})],
+    }
+
+    def __init__(self, *, cell="lstm", hidden_sizes=(64,),
+                 bidirectional=False, peepholes=False, activation="tanh",
+                 forget_bias=1.0, dropout=0.0, l1=0.0, l2=0.0,
+                 optimizer="adam", learning_rate=1e-3, momentum=0.9,
+                 batch_size=32, max_epochs=100, tbptt_length=None,
+                 clip_norm=5.0, clip_value=None, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
+                 class_weight=None, warm_start=False, random_state=None,
+                 n_jobs=None, dtype="float32", verbose=0):
+        super().__init__(
+            cell=cell, hidden_sizes=hidden_sizes, bidirectional=bidirectional,
+            peepholes=peepholes, activation=activation,
+            forget_bias=forget_bias, dropout=dropout, l1=l1, l2=l2,
+            optimizer=optimizer, learning_rate=learning_rate,
+            momentum=momentum, batch_size=batch_size, max_epochs=max_epochs,
+            tbptt_length=tbptt_length, clip_norm=clip_norm,
+            clip_value=clip_value, early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, tol=tol,
+            warm_start=warm_start, random_state=random_state, n_jobs=n_jobs,
+            dtype=dtype, verbose=verbose)
+        self.class_weight = class_weight
+
+    def _encode_targets(self, y, seqs, fitting):
+        if y is None:
+            raise ValueError("SequenceClassifier requires y to be passed, "
+                             "but the target y is None")
+        y = column_or_1d(np.asarray(y), warn=True)
+        if len(y) != len(seqs):
+            raise ValueError(f"X has {len(seqs)} sequences but y has "
+                             f"{len(y)} labels")
+        check_classification_targets(y)
+        if fitting:
+            self._set_classes(y, self._classes_arg)
+        return self._encode(y)
+
+    def _stratify_labels(self, targets):
+        return targets
+
+    def _batch_targets(self, targets, idx, order, lengths):
+        return targets[idx]
+
+    def _score_outputs(self, outputs, targets, idx):
+        return float(np.mean(outputs.argmax(axis=1) == targets[idx]))
+
+    def _validation_loss(self, outputs, targets, idx):
+        p = outputs[np.arange(len(idx)), targets[idx]].astype(np.float64)
+        return float(-np.mean(np.log(np.maximum(p, 1e-300))))
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on sequences X with one label per sequence.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_timesteps, n_features), list of
+            arrays of shape (T_i, n_features) or (T_i,), or array of shape
+            (n_samples, n_features) (one step per sample)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over (X, y); ``classes`` is required on the first
+        call and fixes the label set."""
+        if not hasattr(self, "_net") and classes is None:
+            raise ValueError("classes must be passed on the first call to "
+                             "partial_fit")
+        return self._fit(X, y, sample_weight, incremental=True,
+                         classes=classes)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns in the
+        order of ``classes_``."""
+        check_is_fitted(self, "_net")
+        return self._forward_outputs(self._check_X(X, reset=False))
+
+    def predict_log_proba(self, X):
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Most probable class of each sequence."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class SequenceTagger(_SoftmaxHead, ClassifierMixin, BaseSequenceEstimator):
+    """Recurrent network labelling every step of a sequence (many-to-many).
+
+    ``y`` holds one label per step: a list of 1-D arrays matching the
+    sequences' lengths (or a 2-D array for 3-D ``X``; a 1-D array for 2-D
+    ``X``, whose sequences have one step). ``predict`` returns the labels in
+    the same form. ``tbptt_length`` trains with truncated BPTT.
+    """ + _CLASSIFIER_DOC_PARAMS + _FITTED_DOC + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqnet import SequenceTagger
+    >>> rng = np.random.default_rng(0)
+    >>> X = [rng.standard_normal((t, 1)) for t in rng.integers(3, 9, 40)]
+    >>> y = [(x[:, 0] > 0).astype(int) for x in X]
+    >>> tagger = SequenceTagger(hidden_sizes=8, max_epochs=20,
+    ...                         random_state=0).fit(X, y)
+    >>> [p.shape for p in tagger.predict(X[:2])] == [x.shape[:1] for x in X[:2]]
+    True
+    """
+
+    _per_step = True
+    _parameter_constraints = SequenceClassifier._parameter_constraints
+
+    __init__ = SequenceClassifier.__init__
+
+    def _encode_targets(self, y, seqs, fitting):
+        if y is None:
+            raise ValueError("SequenceTagger requires y to be passed, but "
+                             "the target y is None")
+        labels = check_sequence_targets(y, seqs)
+        check_classification_targets(labels)
+        if fitting:
+            self._set_classes(labels, self._classes_arg)
+        self._offsets = seqs.offsets
+        return self._encode(labels)
+
+    def _stratify_labels(self, targets):
+        return None
+
+    def _batch_targets(self, targets, idx, order, lengths):
+        T, B = int(lengths[0]), len(idx)
+        out = np.zeros((T, B), np.int64)
+        for j, i in enumerate(idx):
+            out[:lengths[j], j] = targets[self._offsets[i]:
+                                          self._offsets[i + 1]]
+        return out.reshape(-1)
+
+    def _gather(self, targets, idx):
+        return [targets[self._offsets[i]:self._offsets[i + 1]] for i in idx]
+
+    def _score_outputs(self, outputs, targets, idx):
+        hits = [np.sum(p.argmax(axis=1) == t)
+                for p, t in zip(outputs, self._gather(targets, idx))]
+        return float(np.sum(hits) / sum(len(p) for p in outputs))
+
+    def _validation_loss(self, outputs, targets, idx):
+        total = sum(-np.sum(np.log(np.maximum(
+            p[np.arange(len(t)), t].astype(np.float64), 1e-300)))
+            for p, t in zip(outputs, self._gather(targets, idx)))
+        return float(total / sum(len(p) for p in outputs))
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on sequences X with one label per step.
+
+        Parameters
+        ----------
+        X : sequences (see SequenceClassifier.fit)
+        y : list of arrays of shape (T_i,), or array (n_samples, n_timesteps)
+            for 3-D X, or (n_samples,) for 2-D X
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of every step of each sequence.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over (X, y); ``classes`` is required on the first
+        call."""
+        if not hasattr(self, "_net") and classes is None:
+            raise ValueError("classes must be passed on the first call to "
+                             "partial_fit")
+        return self._fit(X, y, sample_weight, incremental=True,
+                         classes=classes)
+
+    def _per_step_outputs(self, X):
+        check_is_fitted(self, "_net")
+        seqs = self._check_X(X, reset=False)
+        return seqs, self._forward_outputs(seqs)
+
+    def _shape_like_input(self, seqs, per_seq):
+        if seqs.kind == "2d":
+            return np.array([p[0] for p in per_seq])
+        if seqs.kind == "3d":
+            return np.stack(per_seq)
+        return per_seq
+
+    def predict_proba(self, X):
+        """Per-step class probabilities: a list of (T_i, n_classes) arrays
+        (an array for 3-D or 2-D X)."""
+        seqs, probs = self._per_step_outputs(X)
+        return self._shape_like_input(seqs, probs)
+
+    def predict(self, X):
+        """Most probable label of every step, shaped like ``y`` in fit."""
+        seqs, probs = self._per_step_outputs(X)
+        return self._shape_like_input(
+            seqs, [self.classes_[p.argmax(axis=1)] for p in probs])
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy over all steps (each step of a sequence weighs its
+        sequence's sample weight)."""
+        seqs, probs = self._per_step_outputs(X)
+        labels = check_sequence_targets(y, seqs)
+        pred = np.concatenate([self.classes_[p.argmax(axis=1)]
+                               for p in probs])
+        hits = (pred == labels).astype(np.float64)
+        if sample_weight is None:
+            return float(hits.mean())
+        w = np.repeat(np.asarray(sample_weight, np.float64), seqs.lengths)
+        return float(np.sum(hits * w) / np.sum(w))

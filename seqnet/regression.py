@@ -1,0 +1,126 @@
+"""Regression on whole sequences: one value or vector per sequence."""
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils.validation import check_is_fitted
+
+from . import _kernels
+from ._base import BaseSequenceEstimator
+from .classification import _CLASSIFIER_DOC_PARAMS
+
+
+class SequenceRegressor(RegressorMixin, BaseSequenceEstimator):
+    """Recurrent network regressing whole sequences (many-to-one).
+
+    The state at each sequence's last valid step feeds a linear output
+    layer trained with mean squared error. ``y`` may be 1-D (one value per
+    sequence) or 2-D (a vector per sequence).
+    """ + _CLASSIFIER_DOC_PARAMS.replace(
+        "    class_weight : dict, \"balanced\" or None, default=None\n", "") + """
+    Attributes
+    ----------
+    n_features_in_ : int
+    n_outputs_ : int
+    loss_curve_ : list of float
+        Mean training loss (MSE) of each epoch.
+    validation_loss_curve_, validation_scores_ : list of float
+        Per epoch, with ``early_stopping`` (scores are R^2).
+    best_validation_score_ : float or None
+    n_iter_ : int
+    parameters_ : dict of str to ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqnet import SequenceRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 6, 1))
+    >>> y = X.sum(axis=(1, 2))
+    >>> reg = SequenceRegressor(hidden_sizes=8, max_epochs=20,
+    ...                         random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
+
+    def _n_outputs(self):
+        return self.n_outputs_
+
+    def _encode_targets(self, y, seqs, fitting):
+        if y is None:
+            raise ValueError("SequenceRegressor requires y to be passed, but "
+                             "the target y is None")
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            try:
+                y = y.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ValueError("y must be numeric for a regressor") from None
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D or 2-D, got {y.ndim} dimensions")
+        if len(y) != len(seqs):
+            raise ValueError(f"X has {len(seqs)} sequences but y has "
+                             f"{len(y)} values")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("Input y contains NaN or infinity.")
+        y2 = y.reshape(len(y), -1).astype(self._real_dtype() if fitting
+                                          else self._net.dtype)
+        if fitting:
+            self._y_1d = y.ndim == 1
+            self.n_outputs_ = y2.shape[1]
+        elif y2.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y2.shape[1]} outputs, the model was "
+                             f"fitted with {self.n_outputs_}")
+        return np.ascontiguousarray(y2)
+
+    def _batch_targets(self, targets, idx, order, lengths):
+        return targets[idx]
+
+    def _workspace(self, buffers, n_threads):
+        return buffers.workspace(_kernels.gemm_workspace_size(n_threads))
+
+    def _head_loss(self, feats, tgt, w, d_feats, g, buffers, n_threads):
+        net = self._net
+        grad = buffers.get("head_grad", (feats.shape[0], net.n_outputs))
+        return _kernels.linear_mse(
+            grad, d_feats, g["output.V"], g["output.c"], feats,
+            net.views["output.V"], net.views["output.c"], tgt, w,
+            self._workspace(buffers, n_threads), n_threads)
+
+    def _head_predict(self, feats, out, buffers, n_threads):
+        net = self._net
+        _kernels.linear_mse(out, None, None, None, feats,
+                            net.views["output.V"], net.views["output.c"],
+                            None, None, self._workspace(buffers, n_threads),
+                            n_threads)
+
+    def _score_outputs(self, outputs, targets, idx):
+        return float(r2_score(targets[idx], outputs))
+
+    def _validation_loss(self, outputs, targets, idx):
+        return float(np.mean((outputs.astype(np.float64) - targets[idx]) ** 2))
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on sequences X with a value (or vector) per sequence.
+
+        Parameters
+        ----------
+        X : sequences (see SequenceClassifier.fit)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y)."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predicted values: (n_samples,) if fitted on 1-D y, else
+        (n_samples, n_outputs)."""
+        check_is_fitted(self, "_net")
+        out = self._forward_outputs(self._check_X(X, reset=False))
+        return out[:, 0] if self._y_1d else out
