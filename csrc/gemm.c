@@ -19,9 +19,15 @@
 #define SN_GEMM_MIN_PARALLEL (1 << 18)
 
 const SN_FN(sn_ukr) *SN_FN(sn_ukr_get)(void) {
-    /* Only the portable path exists so far; the SIMD micro-kernels plug in
-     * here, chosen by sn_isa_current(). */
-    return &SN_FN(sn_ukr_ref);
+    switch (sn_isa_current()) {
+#ifdef SN_HAVE_AVX512
+    case SN_ISA_AVX512: return &SN_FN(sn_ukr_avx512);
+#endif
+#ifdef SN_HAVE_AVX2
+    case SN_ISA_AVX2: return &SN_FN(sn_ukr_avx2);
+#endif
+    default: return &SN_FN(sn_ukr_ref);
+    }
 }
 
 void SN_FN(sn_pack_a)(real *restrict Ap, const real *restrict A, int64_t lda,

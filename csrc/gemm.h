@@ -29,6 +29,12 @@ typedef struct {
 } SN_FN(sn_ukr);
 
 extern const SN_FN(sn_ukr) SN_FN(sn_ukr_ref);
+#ifdef SN_HAVE_AVX2
+extern const SN_FN(sn_ukr) SN_FN(sn_ukr_avx2);
+#endif
+#ifdef SN_HAVE_AVX512
+extern const SN_FN(sn_ukr) SN_FN(sn_ukr_avx512);
+#endif
 
 /* The micro-kernel of the ISA path in use (sn_isa_current). */
 const SN_FN(sn_ukr) *SN_FN(sn_ukr_get)(void);

@@ -1,0 +1,20 @@
+/*
+ * gemm_avx2.c -- AVX2 + FMA micro-kernel; the only file built with
+ * -mavx2 -mfma.
+ *
+ * Tile 6 x 2 vectors (6 x 16 float, 6 x 8 double): 12 accumulators, two B
+ * vectors and one broadcast = 15 of the 16 ymm registers.
+ */
+#define SN_SIMD_AVX2
+#include "simd.h"
+#include "gemm.h"
+
+#define MR 6
+
+static void SN_FN(ukr_avx2)(int64_t k, const real *restrict Ap,
+                            const real *restrict Bp, real *restrict C,
+                            int64_t ldc, real beta) {
+    SN_UKR_BODY(MR)
+}
+
+const SN_FN(sn_ukr) SN_FN(sn_ukr_avx2) = {MR, 2 * VLEN, SN_FN(ukr_avx2)};

@@ -1,0 +1,22 @@
+/*
+ * gemm_avx512.c -- AVX-512F micro-kernel; the only file built with
+ * -mavx512f.
+ *
+ * Tile 8 x 2 vectors (8 x 32 float, 8 x 16 double): 16 accumulators, two B
+ * vectors and one broadcast = 19 of the 32 zmm registers, leaving room for
+ * the compiler to pipeline loads.  8 rows match the batch sizes (8, 16,
+ * 32, 64) that recurrent steps run on, so edge tiles are rare.
+ */
+#define SN_SIMD_AVX512
+#include "simd.h"
+#include "gemm.h"
+
+#define MR 8
+
+static void SN_FN(ukr_avx512)(int64_t k, const real *restrict Ap,
+                              const real *restrict Bp, real *restrict C,
+                              int64_t ldc, real beta) {
+    SN_UKR_BODY(MR)
+}
+
+const SN_FN(sn_ukr) SN_FN(sn_ukr_avx512) = {MR, 2 * VLEN, SN_FN(ukr_avx512)};

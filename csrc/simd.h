@@ -1,0 +1,87 @@
+/*
+ * simd.h -- one vector vocabulary for the SIMD micro-kernels.
+ *
+ * A micro-kernel source defines SN_SIMD_AVX512 or SN_SIMD_AVX2 and includes
+ * this file; VEC, VLEN and the V* operations then name the float or double
+ * intrinsics of that ISA (SN_DOUBLE picks the type, as everywhere).
+ */
+#ifndef SEQNET_SIMD_H
+#define SEQNET_SIMD_H
+
+#include <immintrin.h>
+#include "common.h"
+
+#if defined(SN_SIMD_AVX512) && SN_DOUBLE
+typedef __m512d VEC;
+#define VLEN 8
+#define VLOAD _mm512_loadu_pd
+#define VSTORE _mm512_storeu_pd
+#define VSET1 _mm512_set1_pd
+#define VFMA _mm512_fmadd_pd
+#define VADD _mm512_add_pd
+#define VZERO _mm512_setzero_pd
+#elif defined(SN_SIMD_AVX512)
+typedef __m512 VEC;
+#define VLEN 16
+#define VLOAD _mm512_loadu_ps
+#define VSTORE _mm512_storeu_ps
+#define VSET1 _mm512_set1_ps
+#define VFMA _mm512_fmadd_ps
+#define VADD _mm512_add_ps
+#define VZERO _mm512_setzero_ps
+#elif defined(SN_SIMD_AVX2) && SN_DOUBLE
+typedef __m256d VEC;
+#define VLEN 4
+#define VLOAD _mm256_loadu_pd
+#define VSTORE _mm256_storeu_pd
+#define VSET1 _mm256_set1_pd
+#define VFMA _mm256_fmadd_pd
+#define VADD _mm256_add_pd
+#define VZERO _mm256_setzero_pd
+#elif defined(SN_SIMD_AVX2)
+typedef __m256 VEC;
+#define VLEN 8
+#define VLOAD _mm256_loadu_ps
+#define VSTORE _mm256_storeu_ps
+#define VSET1 _mm256_set1_ps
+#define VFMA _mm256_fmadd_ps
+#define VADD _mm256_add_ps
+#define VZERO _mm256_setzero_ps
+#else
+#error "define SN_SIMD_AVX512 or SN_SIMD_AVX2 before including simd.h"
+#endif
+
+/* The body every SIMD micro-kernel shares: an MR x (2*VLEN) tile, two
+ * vectors of B per k and one broadcast of A per row, accumulated with FMA
+ * in increasing k; then C = acc, C += acc or C = beta*C + acc. */
+#define SN_UKR_BODY(MR)                                                       \
+    VEC acc[MR][2];                                                           \
+    for (int i = 0; i < MR; i++)                                              \
+        acc[i][0] = acc[i][1] = VZERO();                                      \
+    for (int64_t p = 0; p < k; p++) {                                         \
+        const VEC b0 = VLOAD(Bp), b1 = VLOAD(Bp + VLEN);                      \
+        _Pragma("GCC unroll 16")                                              \
+        for (int i = 0; i < MR; i++) {                                        \
+            const VEC a = VSET1(Ap[i]);                                       \
+            acc[i][0] = VFMA(a, b0, acc[i][0]);                               \
+            acc[i][1] = VFMA(a, b1, acc[i][1]);                               \
+        }                                                                     \
+        Ap += MR;                                                             \
+        Bp += 2 * VLEN;                                                       \
+    }                                                                         \
+    for (int i = 0; i < MR; i++) {                                            \
+        real *c = C + i * ldc;                                                \
+        if (beta == 0) {                                                      \
+            VSTORE(c, acc[i][0]);                                             \
+            VSTORE(c + VLEN, acc[i][1]);                                      \
+        } else if (beta == 1) {                                               \
+            VSTORE(c, VADD(VLOAD(c), acc[i][0]));                             \
+            VSTORE(c + VLEN, VADD(VLOAD(c + VLEN), acc[i][1]));               \
+        } else {                                                              \
+            const VEC bv = VSET1(beta);                                       \
+            VSTORE(c, VFMA(bv, VLOAD(c), acc[i][0]));                         \
+            VSTORE(c + VLEN, VFMA(bv, VLOAD(c + VLEN), acc[i][1]));           \
+        }                                                                     \
+    }
+
+#endif
