@@ -33,12 +33,12 @@ static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
     }
 }
 
-static const SN_FN(sn_cell) elman = {1, 0, 0, 0, forward_row, backward_row,
+const SN_FN(sn_cell) SN_FN(sn_cell_elman) = {1, 0, 0, 0, forward_row, backward_row,
                                      NULL};
 
 size_t SN_FN(sn_elman_workspace_size)(int64_t T, int64_t B, int64_t I,
                                       int64_t H, int n_threads) {
-    return SN_FN(sn_recur_workspace_size)(&elman, T, B, I, H, n_threads);
+    return SN_FN(sn_recur_workspace_size)(&SN_FN(sn_cell_elman), T, B, I, H, n_threads);
 }
 
 static int valid_activation(int activation) {
@@ -57,7 +57,7 @@ int SN_FN(sn_elman_forward)(real *h, real *h_n, const real *x,
     SN_FN(sn_rnn) r = {.h = h, .gates = h, .x = x, .h0 = h0, .U = U, .b = b,
                        .T = T, .B = B, .I = I, .H = H, .G = H,
                        .activation = activation};
-    return SN_FN(sn_recur_forward)(&elman, &r, h_n, NULL, W, lengths, reverse,
+    return SN_FN(sn_recur_forward)(&SN_FN(sn_cell_elman), &r, h_n, NULL, W, lengths, reverse,
                                    workspace, workspace_size, n_threads);
 }
 
@@ -75,7 +75,7 @@ int SN_FN(sn_elman_backward)(real *dx, real *dh0, real *dW, real *dU,
                        .U = U, .dh = dh,
                        .T = T, .B = B, .I = I, .H = H, .G = H,
                        .activation = activation};
-    return SN_FN(sn_recur_backward)(&elman, &r, dx, dh0, NULL, dW, dU, db,
+    return SN_FN(sn_recur_backward)(&SN_FN(sn_cell_elman), &r, dx, dh0, NULL, dW, dU, db,
                                     dh_n, NULL, W, lengths, reverse,
                                     workspace, workspace_size, n_threads);
 }

@@ -65,12 +65,12 @@ static void backward_params(const SN_FN(sn_rnn) *r, const int64_t *nact,
                            r->T, r->B);
 }
 
-static const SN_FN(sn_cell) gru = {3, 0, 1, 1, forward_row, backward_row,
+const SN_FN(sn_cell) SN_FN(sn_cell_gru) = {3, 0, 1, 1, forward_row, backward_row,
                                    backward_params};
 
 size_t SN_FN(sn_gru_workspace_size)(int64_t T, int64_t B, int64_t I,
                                     int64_t H, int n_threads) {
-    return SN_FN(sn_recur_workspace_size)(&gru, T, B, I, H, n_threads);
+    return SN_FN(sn_recur_workspace_size)(&SN_FN(sn_cell_gru), T, B, I, H, n_threads);
 }
 
 int SN_FN(sn_gru_forward)(real *h, real *gates, real *hn, real *h_n,
@@ -84,7 +84,7 @@ int SN_FN(sn_gru_forward)(real *h, real *gates, real *hn, real *h_n,
     SN_FN(sn_rnn) r = {.h = h, .gates = gates, .hn = hn, .x = x, .h0 = h0,
                        .U = U, .b = b, .bh = bh,
                        .T = T, .B = B, .I = I, .H = H, .G = 3 * H};
-    return SN_FN(sn_recur_forward)(&gru, &r, h_n, NULL, W, lengths, reverse,
+    return SN_FN(sn_recur_forward)(&SN_FN(sn_cell_gru), &r, h_n, NULL, W, lengths, reverse,
                                    workspace, workspace_size, n_threads);
 }
 
@@ -102,7 +102,7 @@ int SN_FN(sn_gru_backward)(real *dx, real *dh0, real *dW, real *dU, real *db,
                        .hn = (real *)hn, .x = x, .h0 = h0, .U = U, .dh = dh,
                        .dbh = dbh,
                        .T = T, .B = B, .I = I, .H = H, .G = 3 * H};
-    return SN_FN(sn_recur_backward)(&gru, &r, dx, dh0, NULL, dW, dU, db, dh_n,
+    return SN_FN(sn_recur_backward)(&SN_FN(sn_cell_gru), &r, dx, dh0, NULL, dW, dU, db, dh_n,
                                     NULL, W, lengths, reverse, workspace,
                                     workspace_size, n_threads);
 }

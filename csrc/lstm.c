@@ -98,12 +98,12 @@ static void backward_params(const SN_FN(sn_rnn) *r, const int64_t *nact,
         }
 }
 
-static const SN_FN(sn_cell) lstm = {4, 1, 0, 0, forward_row, backward_row,
+const SN_FN(sn_cell) SN_FN(sn_cell_lstm) = {4, 1, 0, 0, forward_row, backward_row,
                                     backward_params};
 
 size_t SN_FN(sn_lstm_workspace_size)(int64_t T, int64_t B, int64_t I,
                                      int64_t H, int n_threads) {
-    return SN_FN(sn_recur_workspace_size)(&lstm, T, B, I, H, n_threads);
+    return SN_FN(sn_recur_workspace_size)(&SN_FN(sn_cell_lstm), T, B, I, H, n_threads);
 }
 
 int SN_FN(sn_lstm_forward)(real *h, real *c, real *gates, real *h_n,
@@ -117,7 +117,7 @@ int SN_FN(sn_lstm_forward)(real *h, real *c, real *gates, real *h_n,
     SN_FN(sn_rnn) r = {.h = h, .c = c, .gates = gates, .x = x, .h0 = h0,
                        .c0 = c0, .U = U, .b = b, .p = p,
                        .T = T, .B = B, .I = I, .H = H, .G = 4 * H};
-    return SN_FN(sn_recur_forward)(&lstm, &r, h_n, c_n, W, lengths, reverse,
+    return SN_FN(sn_recur_forward)(&SN_FN(sn_cell_lstm), &r, h_n, c_n, W, lengths, reverse,
                                    workspace, workspace_size, n_threads);
 }
 
@@ -138,7 +138,7 @@ int SN_FN(sn_lstm_backward)(real *dx, real *dh0, real *dc0, real *dW,
                        .gates = (real *)gates, .x = x, .h0 = h0, .c0 = c0,
                        .U = U, .p = p, .dh = dh, .dp = dp,
                        .T = T, .B = B, .I = I, .H = H, .G = 4 * H};
-    return SN_FN(sn_recur_backward)(&lstm, &r, dx, dh0, dc0, dW, dU, db, dh_n,
+    return SN_FN(sn_recur_backward)(&SN_FN(sn_cell_lstm), &r, dx, dh0, dc0, dW, dU, db, dh_n,
                                     dc_n, W, lengths, reverse, workspace,
                                     workspace_size, n_threads);
 }

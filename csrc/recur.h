@@ -52,6 +52,11 @@ typedef struct {
                             const int64_t *lengths, int reverse);
 } SN_FN(sn_cell);
 
+/* The cells (lstm.c, gru.c, elman.c). */
+extern const SN_FN(sn_cell) SN_FN(sn_cell_lstm);
+extern const SN_FN(sn_cell) SN_FN(sn_cell_gru);
+extern const SN_FN(sn_cell) SN_FN(sn_cell_elman);
+
 /* out[j] += sum over valid (t, b) of src[(t*B + b)*ld + j], j < width, in
  * the order t, then b: the same bits whatever the thread count. */
 void SN_FN(sn_valid_colsum)(real *out, const real *src, int64_t ld,

@@ -58,6 +58,8 @@ enum sn_status {
 
 enum sn_activation { SN_TANH = 0, SN_RELU = 1, SN_SOFTSIGN = 2 };
 
+enum sn_cell_kind { SN_CELL_LSTM = 0, SN_CELL_GRU = 1, SN_CELL_ELMAN = 2 };
+
 enum sn_isa { SN_ISA_REF = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2 };
 
 /* ---- configuration and CPU dispatch (cpu.c) ---- */
@@ -158,6 +160,36 @@ int sn_elman_backward_##S(R *dx, R *dh0, R *dW, R *dU, R *db,                  \
                           void *workspace, size_t workspace_size,              \
                           int n_threads);
 
+#define SN_DECLARE_STACK(R, S)                                                 \
+/* Stateful stepping (stack.c): one step of a stack of unidirectional      \
+ * layers for B independent streams, and character generation.              \
+ * A layer: cell an sn_cell_kind; W (I, G), U (H, G), b (G); p (3H) LSTM     \
+ * peepholes or NULL; bh (H) GRU; activation for Elman.                      \
+ * Layer l's state is columns [off_l, off_l + H_l) of h and c, (B, sum H):  \
+ * read, then overwritten with the state after the step (c only for LSTM).  \
+ * stack_step: x (B, I_0) in; top (B, H_last) written.                       \
+ * generate: layer 0 reads one-hot codes (I_0 = K); the dense head V (H_last,\
+ * K), cb (K) gives the next code's distribution softmax(z / temperature)   \
+ * (temperature <= 0: argmax).  The n_prime codes of prime are fed first,   \
+ * then n codes are drawn into out, each fed back as the next input; the    \
+ * first drawn code follows the last prime code, or `start` without one.    \
+ * Draw i uses sn_uniform(seed, stream, i).  B = 1. */                      \
+typedef struct {                                                               \
+    int cell, activation;                                                      \
+    int64_t I, H;                                                              \
+    const R *W, *U, *b, *p, *bh;                                               \
+} sn_layer_##S;                                                                \
+size_t sn_stack_workspace_size_##S(const sn_layer_##S *layers, int n_layers,   \
+                                   int64_t B, int64_t K);                      \
+int sn_stack_step_##S(R *top, R *h, R *c, const R *x,                          \
+                      const sn_layer_##S *layers, int n_layers, int64_t B,     \
+                      void *workspace, size_t workspace_size);                 \
+int sn_generate_##S(int64_t *out, R *h, R *c, const sn_layer_##S *layers,      \
+                    int n_layers, const R *V, const R *cb, int64_t K,          \
+                    const int64_t *prime, int64_t n_prime, int64_t start,      \
+                    int64_t n, double temperature, uint64_t seed,              \
+                    uint64_t stream, void *workspace, size_t workspace_size);
+
 #define SN_DECLARE_TRAINING(R, S)                                              \
 /* Output layers (loss.c): z = X . V + c over N rows, X (N, H), V (H, K),      \
  * c (K).  Row i counts with weight w[i] (w NULL: 1); a zero weight skips it.  \
@@ -215,6 +247,8 @@ double sn_uniform(uint64_t seed, uint64_t stream, uint64_t i);
 
 SN_DECLARE_CELLS(float, f32)
 SN_DECLARE_CELLS(double, f64)
+SN_DECLARE_STACK(float, f32)
+SN_DECLARE_STACK(double, f64)
 SN_DECLARE_TRAINING(float, f32)
 SN_DECLARE_TRAINING(double, f64)
 

@@ -25,6 +25,47 @@ cdef extern from "seqnet.h" nogil:
 
     double sn_uniform(uint64_t seed, uint64_t stream, uint64_t i)
 
+    ctypedef struct sn_layer_f32:
+        int cell
+        int activation
+        int64_t I
+        int64_t H
+        const float *W
+        const float *U
+        const float *b
+        const float *p
+        const float *bh
+
+    ctypedef struct sn_layer_f64:
+        int cell
+        int activation
+        int64_t I
+        int64_t H
+        const double *W
+        const double *U
+        const double *b
+        const double *p
+        const double *bh
+
+    size_t sn_stack_workspace_size_f32(const sn_layer_f32 *layers, int n_layers, int64_t B, int64_t K)
+    size_t sn_stack_workspace_size_f64(const sn_layer_f64 *layers, int n_layers, int64_t B, int64_t K)
+    int sn_stack_step_f32(float *top, float *h, float *c, const float *x,
+                          const sn_layer_f32 *layers, int n_layers, int64_t B,
+                          void *workspace, size_t workspace_size)
+    int sn_stack_step_f64(double *top, double *h, double *c, const double *x,
+                          const sn_layer_f64 *layers, int n_layers, int64_t B,
+                          void *workspace, size_t workspace_size)
+    int sn_generate_f32(int64_t *out, float *h, float *c, const sn_layer_f32 *layers,
+                        int n_layers, const float *V, const float *cb, int64_t K,
+                        const int64_t *prime, int64_t n_prime, int64_t start, int64_t n,
+                        double temperature, uint64_t seed, uint64_t stream,
+                        void *workspace, size_t workspace_size)
+    int sn_generate_f64(int64_t *out, double *h, double *c, const sn_layer_f64 *layers,
+                        int n_layers, const double *V, const double *cb, int64_t K,
+                        const int64_t *prime, int64_t n_prime, int64_t start, int64_t n,
+                        double temperature, uint64_t seed, uint64_t stream,
+                        void *workspace, size_t workspace_size)
+
     int sn_isa_available()
     int sn_isa_current()
     int sn_set_isa(int isa)

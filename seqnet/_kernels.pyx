@@ -10,6 +10,7 @@ overwritten.  ``seqnet._ops`` wraps these with allocation for convenience.
 """
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 cimport cython
+from libc.stdlib cimport malloc, free
 from cython cimport floating
 
 import numpy as np
@@ -721,3 +722,225 @@ def dropout(a, double rate, uint64_t seed, uint64_t stream, int n_threads=0):
 def uniform(uint64_t seed, uint64_t stream, uint64_t i):
     """The counter-based uniform draw behind dropout (for tests)."""
     return sn_uniform(seed, stream, i)
+
+
+# ------------------------------------------------------ stateful stepping
+
+CELL_KINDS = {"lstm": 0, "gru": 1, "elman": 2}
+
+
+def _check_stack(layers, dtype):
+    """Shapes of a layer stack given as dicts with keys cell, W, U, b and,
+    as the cell needs, p, bh, activation; returns (Is, Hs)."""
+    if not layers:
+        raise ValueError("the stack needs at least one layer")
+    Is, Hs = [], []
+    for l, layer in enumerate(layers):
+        cell = layer.get("cell")
+        if cell not in CELL_KINDS:
+            raise ValueError(f"layer {l}: unknown cell {cell!r}")
+        G = {"lstm": 4, "gru": 3, "elman": 1}[cell]
+        W, U = layer.get("W"), layer.get("U")
+        if getattr(W, "ndim", None) != 2 or getattr(U, "ndim", None) != 2:
+            raise ValueError(f"layer {l}: W and U must be 2-D arrays")
+        I, H = W.shape[0], U.shape[0]
+        if l > 0 and I != Hs[len(Hs) - 1]:
+            raise ValueError(f"layer {l} reads {I} inputs but layer {l - 1} "
+                             f"has {Hs[len(Hs) - 1]} units")
+        _expect(f"layer {l} W", W, (I, G * H))
+        _expect(f"layer {l} U", U, (H, G * H))
+        _expect(f"layer {l} b", layer.get("b"), (G * H,))
+        if cell == "gru":
+            _expect(f"layer {l} bh", layer.get("bh"), (H,))
+        if layer.get("p") is not None:
+            if cell != "lstm":
+                raise ValueError(f"layer {l}: peepholes need an LSTM cell")
+            _expect(f"layer {l} p", layer["p"], (3 * H,))
+        for name in ("W", "U", "b", "p", "bh"):
+            arr = layer.get(name)
+            if arr is not None and (arr.dtype != dtype or
+                                    not arr.flags.c_contiguous):
+                raise ValueError(f"layer {l} {name} must be a C-contiguous "
+                                 f"{np.dtype(dtype).name} array")
+        Is.append(I)
+        Hs.append(H)
+    return Is, Hs
+
+
+cdef sn_layer_f32 *_layers_f32(list layers) except NULL:
+    cdef sn_layer_f32 *out = <sn_layer_f32 *>malloc(len(layers) * sizeof(sn_layer_f32))
+    cdef const float[:, ::1] W
+    cdef const float[:, ::1] U
+    cdef const float[::1] v
+    if out == NULL:
+        raise MemoryError()
+    for l, layer in enumerate(layers):
+        W, U = layer["W"], layer["U"]
+        out[l].cell = CELL_KINDS[layer["cell"]]
+        out[l].activation = ACTIVATIONS[layer.get("activation") or "tanh"]
+        out[l].I, out[l].H = W.shape[0], U.shape[0]
+        out[l].W, out[l].U = &W[0, 0], &U[0, 0]
+        v = layer["b"]
+        out[l].b = &v[0]
+        out[l].p = out[l].bh = NULL
+        if layer.get("p") is not None:
+            v = layer["p"]
+            out[l].p = &v[0]
+        if layer.get("bh") is not None:
+            v = layer["bh"]
+            out[l].bh = &v[0]
+    return out
+
+
+cdef sn_layer_f64 *_layers_f64(list layers) except NULL:
+    cdef sn_layer_f64 *out = <sn_layer_f64 *>malloc(len(layers) * sizeof(sn_layer_f64))
+    cdef const double[:, ::1] W
+    cdef const double[:, ::1] U
+    cdef const double[::1] v
+    if out == NULL:
+        raise MemoryError()
+    for l, layer in enumerate(layers):
+        W, U = layer["W"], layer["U"]
+        out[l].cell = CELL_KINDS[layer["cell"]]
+        out[l].activation = ACTIVATIONS[layer.get("activation") or "tanh"]
+        out[l].I, out[l].H = W.shape[0], U.shape[0]
+        out[l].W, out[l].U = &W[0, 0], &U[0, 0]
+        v = layer["b"]
+        out[l].b = &v[0]
+        out[l].p = out[l].bh = NULL
+        if layer.get("p") is not None:
+            v = layer["p"]
+            out[l].p = &v[0]
+        if layer.get("bh") is not None:
+            v = layer["bh"]
+            out[l].bh = &v[0]
+    return out
+
+
+def stack_workspace_size(layers, dtype, B, K=1):
+    """Bytes of workspace for stack_step (B streams) or generate (K codes)."""
+    dtype = np.dtype(dtype)
+    _check_stack(layers, dtype)
+    cdef sn_layer_f32 *l32
+    cdef sn_layer_f64 *l64
+    cdef size_t size
+    if dtype == np.float32:
+        l32 = _layers_f32(list(layers))
+        size = sn_stack_workspace_size_f32(l32, len(layers), B, K)
+        free(l32)
+    else:
+        l64 = _layers_f64(list(layers))
+        size = sn_stack_workspace_size_f64(l64, len(layers), B, K)
+        free(l64)
+    return size
+
+
+cdef _stack_step(floating[:, ::1] top, floating[:, ::1] h, floating[:, ::1] c,
+                 const floating[:, ::1] x, list layers,
+                 unsigned char[::1] workspace):
+    cdef int st
+    cdef int n = len(layers)
+    cdef int64_t B = x.shape[0]
+    cdef sn_layer_f32 *l32 = NULL
+    cdef sn_layer_f64 *l64 = NULL
+    try:
+        if floating is float:
+            l32 = _layers_f32(layers)
+            with nogil:
+                st = sn_stack_step_f32(&top[0, 0], &h[0, 0], &c[0, 0],
+                                       &x[0, 0], l32, n, B, &workspace[0],
+                                       workspace.shape[0])
+        else:
+            l64 = _layers_f64(layers)
+            with nogil:
+                st = sn_stack_step_f64(&top[0, 0], &h[0, 0], &c[0, 0],
+                                       &x[0, 0], l64, n, B, &workspace[0],
+                                       workspace.shape[0])
+    finally:
+        free(l32)
+        free(l64)
+    _check_status(st, "stack_step")
+
+
+def stack_step(top, h, c, x, layers, workspace):
+    """One step of a layer stack for B streams (see csrc/seqnet.h).
+
+    x (B, I) in; h and c (B, sum of H) are the states, updated in place;
+    top (B, H of the last layer) receives the top layer's new state.
+    """
+    dtype = np.float64 if _real_type("x", x) else np.float32
+    Is, Hs = _check_stack(layers, np.dtype(dtype))
+    if getattr(x, "ndim", None) != 2 or x.shape[0] < 1:
+        raise ValueError("x must be a non-empty 2-D array (B, I)")
+    B = x.shape[0]
+    _expect("x", x, (B, Is[0]))
+    _expect("h", h, (B, sum(Hs)))
+    _expect("c", c, (B, sum(Hs)))
+    _expect("top", top, (B, Hs[len(Hs) - 1]))
+    _check_workspace(workspace, stack_workspace_size(layers, dtype, B))
+    if dtype == np.float64:
+        _stack_step[double](top, h, c, x, list(layers), workspace)
+    else:
+        _stack_step[float](top, h, c, x, list(layers), workspace)
+
+
+cdef _generate(int64_t[::1] out, floating[::1] h, floating[::1] c,
+               list layers, const floating[:, ::1] V, const floating[::1] cb,
+               const int64_t[::1] prime, int64_t start, double temperature,
+               uint64_t seed, uint64_t stream, unsigned char[::1] workspace):
+    cdef int st
+    cdef int n_layers = len(layers)
+    cdef int64_t K = V.shape[1], n = out.shape[0], n_prime = prime.shape[0]
+    cdef int64_t *pout = &out[0] if n > 0 else NULL
+    cdef const int64_t *pprime = &prime[0] if n_prime > 0 else NULL
+    cdef sn_layer_f32 *l32 = NULL
+    cdef sn_layer_f64 *l64 = NULL
+    try:
+        if floating is float:
+            l32 = _layers_f32(layers)
+            with nogil:
+                st = sn_generate_f32(pout, &h[0], &c[0], l32, n_layers,
+                                     &V[0, 0], &cb[0], K, pprime, n_prime,
+                                     start, n, temperature, seed, stream,
+                                     &workspace[0], workspace.shape[0])
+        else:
+            l64 = _layers_f64(layers)
+            with nogil:
+                st = sn_generate_f64(pout, &h[0], &c[0], l64, n_layers,
+                                     &V[0, 0], &cb[0], K, pprime, n_prime,
+                                     start, n, temperature, seed, stream,
+                                     &workspace[0], workspace.shape[0])
+    finally:
+        free(l32)
+        free(l64)
+    _check_status(st, "generate")
+
+
+def generate(out, h, c, layers, V, cb, prime, int64_t start,
+             double temperature, uint64_t seed, uint64_t stream, workspace):
+    """Feed the codes ``prime`` (or ``start``) through a one-hot character
+    model, then draw ``len(out)`` codes into ``out`` (see csrc/seqnet.h).
+    h and c (sum of H,) hold one stream's state, updated in place."""
+    dtype = np.float64 if _real_type("V", V) else np.float32
+    Is, Hs = _check_stack(layers, np.dtype(dtype))
+    if getattr(V, "ndim", None) != 2:
+        raise ValueError("V must be a 2-D array")
+    K = V.shape[1]
+    _expect("V", V, (Hs[len(Hs) - 1], K))
+    _expect("cb", cb, (K,))
+    if Is[0] != K:
+        raise ValueError(f"the first layer reads {Is[0]} inputs, but the "
+                         f"head has {K} codes")
+    _expect("h", h, (sum(Hs),))
+    _expect("c", c, (sum(Hs),))
+    if getattr(out, "ndim", None) != 1 or getattr(prime, "ndim", None) != 1:
+        raise ValueError("out and prime must be 1-D int64 arrays")
+    if prime.shape[0] == 0 and not 0 <= start < K:
+        raise ValueError(f"start code {start} is outside [0, {K})")
+    _check_workspace(workspace, stack_workspace_size(layers, dtype, 1, K))
+    if dtype == np.float64:
+        _generate[double](out, h, c, list(layers), V, cb, prime, start,
+                          temperature, seed, stream, workspace)
+    else:
+        _generate[float](out, h, c, list(layers), V, cb, prime, start,
+                         temperature, seed, stream, workspace)
