@@ -14,6 +14,9 @@ except ImportError as exc:  # running from a source tree that was never built
 from .classification import SequenceClassifier, SequenceTagger
 from .preprocessing import SequenceScaler
 from .regression import SequenceRegressor
+from .text import CharRNN
+from ._stateful import StreamState
+from . import datasets
 
 __version__ = "0.1.0"
 
@@ -29,5 +32,6 @@ def show_config():
     print(f"  default threads     : {_kernels.max_threads()}")
 
 
-__all__ = ["SequenceClassifier", "SequenceRegressor", "SequenceTagger",
-           "SequenceScaler", "show_config", "__version__"]
+__all__ = ["CharRNN", "SequenceClassifier", "SequenceRegressor",
+           "SequenceTagger", "SequenceScaler", "StreamState", "datasets",
+           "show_config", "__version__"]

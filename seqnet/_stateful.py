@@ -1,0 +1,107 @@
+"""Stateful stepping: feed one step at a time and carry the state.
+
+What DL4J calls ``rnnTimeStep``: a fitted unidirectional model reads the
+next step of ``n_streams`` independent streams and returns its output for
+that step, keeping each stream's recurrent state in a ``StreamState`` the
+caller passes back in.  One C call (``stack_step``) runs every layer; the
+output layer is the estimator's own head.  ``CharRNN.sample`` runs the same
+step in a C loop.
+"""
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from . import _kernels
+
+
+class StreamState:
+    """Recurrent state of ``n_streams`` streams, for ``step``.
+
+    ``h`` and ``c`` are ``(n_streams, sum of hidden_sizes)``: layer after
+    layer, the hidden state and (LSTM) the cell state.  Copy it to branch a
+    stream; create a new one (``initial_state``) to reset.
+    """
+
+    def __init__(self, h, c):
+        self.h = h
+        self.c = c
+
+    @property
+    def n_streams(self):
+        return self.h.shape[0]
+
+    def copy(self):
+        return StreamState(self.h.copy(), self.c.copy())
+
+
+def stack_layers(net):
+    """The network's layers as the dicts ``_kernels.stack_step`` reads."""
+    if net.directions != 1:
+        raise ValueError("stepping one step at a time needs a "
+                         "unidirectional model (bidirectional=False)")
+    layers = []
+    for layer in range(len(net.hidden_sizes)):
+        P = net.layer_params(layer, 0)
+        layers.append(dict(cell=net.cell, activation=net.activation,
+                           W=P["W"], U=P["U"], b=P["b"], p=P.get("p"),
+                           bh=P.get("bh")))
+    return layers
+
+
+class StatefulMixin:
+    """``initial_state`` and ``step`` for the sequence estimators."""
+
+    def initial_state(self, n_streams=1):
+        """Zero state for ``n_streams`` streams (a fresh start)."""
+        check_is_fitted(self, "_net")
+        width = sum(self._net.hidden_sizes)
+        zeros = np.zeros((int(n_streams), width), self._net.dtype)
+        return StreamState(zeros, zeros.copy())
+
+    def _step_inputs(self, x, n_streams):
+        x = np.asarray(x, dtype=self._net.dtype)
+        if x.ndim == 1 and n_streams == 1:
+            x = x[None, :]
+        if x.shape != (n_streams, self.n_features_in_):
+            raise ValueError(f"step expects one step of each of {n_streams} "
+                             f"streams, shape ({n_streams}, "
+                             f"{self.n_features_in_}); got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("Input X contains NaN or infinity.")
+        return np.ascontiguousarray(x)
+
+    def step(self, x, state=None):
+        """Advance every stream by one step.
+
+        Parameters
+        ----------
+        x : array of shape (n_streams, n_features)
+            The next step of each stream.
+        state : StreamState or None
+            The state returned by the previous call; None starts from zero.
+
+        Returns
+        -------
+        outputs : ndarray of shape (n_streams, n_outputs)
+            The head's output after this step: class probabilities for
+            classifiers and taggers (columns in ``classes_`` order), values
+            for regressors.  For a classifier this is the prediction for
+            the sequence read so far.
+        state : StreamState
+            The state after this step (updated in place).
+        """
+        check_is_fitted(self, "_net")
+        net = self._net
+        if state is None:
+            state = self.initial_state(np.shape(x)[0] if np.ndim(x) > 1
+                                       else 1)
+        x = self._step_inputs(x, state.n_streams)
+        layers = stack_layers(net)
+        B = state.n_streams
+        buffers = self._buffers()
+        top = buffers.get("step_top", (B, net.hidden_sizes[-1]))
+        ws = buffers.workspace(_kernels.stack_workspace_size(
+            layers, net.dtype, B))
+        _kernels.stack_step(top, state.h, state.c, x, layers, ws)
+        out = np.empty((B, net.n_outputs), net.dtype)
+        self._head_predict(top, out, buffers, 1)
+        return out, state

@@ -1,0 +1,471 @@
+"""CharRNN: a character-level language model that writes text.
+
+The classic showcase of recurrent nets (Karpathy's char-rnn, the DL4J
+Shakespeare example): read a text one character at a time, predict the next
+character with a softmax at every step, train with truncated BPTT over
+``batch_size`` parallel streams whose state is carried from chunk to chunk,
+then sample new text one character at a time.
+"""
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from . import _kernels
+from ._base import BaseSequenceEstimator, _n_threads
+from ._network import Network
+from ._stateful import StatefulMixin, StreamState, stack_layers
+from .classification import _SoftmaxHead
+
+
+def _as_documents(X):
+    """A str, or a list/tuple of str, as a list of non-empty documents."""
+    if isinstance(X, str):
+        docs = [X]
+    elif isinstance(X, (list, tuple)) and all(isinstance(d, str) for d in X):
+        docs = list(X)
+    else:
+        raise TypeError("CharRNN reads text: a str or a list of str, got "
+                        f"{type(X).__name__}")
+    if not docs or all(len(d) == 0 for d in docs):
+        raise ValueError("the text is empty")
+    return [d for d in docs if d]
+
+
+class _Streams:
+    """Documents cut into ``n`` parallel streams for truncated BPTT.
+
+    The documents are laid end to end and cut into ``n`` contiguous
+    streams.  A chunk gives each stream its next ``length`` steps (input
+    character, next character) without crossing a document boundary; a
+    stream that reaches the end of a document starts the next one from a
+    zero state, exactly as if the documents were fed separately.
+    """
+
+    def __init__(self, docs, n):
+        self.codes = np.concatenate(docs)
+        self.doc_ends = np.cumsum([len(d) for d in docs])
+        total = len(self.codes)
+        n = max(1, min(int(n), total // 2))
+        bounds = np.linspace(0, total, n + 1).astype(np.int64)
+        self.pos = bounds[:-1].copy()
+        self.end = bounds[1:].copy()
+        self.reset = np.ones(n, bool)     # the stream starts a new state
+
+    def next_chunk(self, length):
+        """(streams, starts, counts) of the next chunk; streams empty at the
+        end.  Advances the positions and marks streams whose document
+        ended (their state restarts at zero)."""
+        while True:
+            doc_end = self.doc_ends[np.searchsorted(self.doc_ends, self.pos,
+                                                    side="right")
+                                    .clip(max=len(self.doc_ends) - 1)]
+            stop = np.minimum(doc_end, self.end)
+            count = np.minimum(length, stop - self.pos - 1)
+            # A stream with no pair left in its document moves on to the
+            # next document with a fresh state.
+            moved = (count <= 0) & (stop < self.end)
+            if not moved.any():
+                break
+            self.pos[moved] = stop[moved]
+            self.reset[moved] = True
+        streams = np.flatnonzero(count > 0)
+        starts = self.pos[streams].copy()
+        counts = count[streams]
+        self.pos[streams] += counts
+        return streams, starts, counts
+
+
+class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
+    """Character-level recurrent language model (one-to-many generation).
+
+    ``fit`` reads a text (or a list of documents), builds the vocabulary,
+    and learns to predict every next character.  ``sample`` writes new
+    text; ``score`` is the mean log-likelihood per character.
+
+    The input is one-hot (each character a unit vector of the vocabulary),
+    as in char-rnn and the DL4J example: the input projection of a one-hot
+    step is one row of the weights, vocabularies of characters are small,
+    and there is no embedding size to choose.
+
+    Characters not seen in ``fit`` are dropped from a ``prime`` or a scored
+    text, with a warning naming them.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "elman"}, default="lstm"
+    hidden_sizes : tuple of int, default=(256, 256)
+    peepholes, activation, forget_bias, dropout, l1, l2, optimizer,
+    learning_rate, momentum, clip_norm, clip_value, warm_start, random_state,
+    n_jobs, dtype
+        As for ``SequenceClassifier``.
+    batch_size : int, default=32
+        Parallel streams the text is cut into.
+    tbptt_length : int, default=64
+        Steps per truncated-BPTT chunk; one update per chunk.
+    max_epochs : int, default=10
+        Passes over the training text.
+    max_time : float or None, default=None
+        Stop training after this many seconds (checked after every chunk).
+    early_stopping : bool, default=False
+        Hold out the last ``validation_fraction`` of every document, report
+        its loss each epoch, stop when it has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs and restore the best weights.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=2
+    tol : float, default=1e-3
+    verbose : int, default=0
+        1 prints progress (loss, characters per second) during each epoch.
+
+    Attributes
+    ----------
+    vocabulary_ : str
+        The characters the model knows, in code order.
+    classes_ : ndarray of str
+        The same characters, one per output unit.
+    loss_curve_, validation_loss_curve_ : list of float
+        Mean loss per character (nats) of each epoch.
+    n_iter_ : int
+        Epochs run (a last epoch cut short by ``max_time`` counts).
+    chars_per_second_ : float
+        Training throughput of the last ``fit``.
+
+    Examples
+    --------
+    >>> from seqnet import CharRNN
+    >>> model = CharRNN(hidden_sizes=(32,), max_epochs=3, random_state=0)
+    >>> model = model.fit("to be or not to be, that is the question. " * 20)
+    >>> len(model.sample(40, prime="to be", random_state=0))
+    45
+    """
+
+    _per_step = True
+    _parameter_constraints = {
+        **{k: v for k, v in BaseSequenceEstimator._parameter_constraints.items()
+           if k != "bidirectional"},
+        "tbptt_length": [Interval(Integral, 1, None, closed="left")],
+        "max_time": [None, Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, *, cell="lstm", hidden_sizes=(256, 256),
+                 peepholes=False, activation="tanh", forget_bias=1.0,
+                 dropout=0.0, l1=0.0, l2=0.0, optimizer="adam",
+                 learning_rate=2e-3, momentum=0.9, batch_size=32,
+                 max_epochs=10, tbptt_length=64, max_time=None,
+                 clip_norm=5.0, clip_value=None, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=2, tol=1e-3,
+                 warm_start=False, random_state=None, n_jobs=None,
+                 dtype="float32", verbose=0):
+        self.cell = cell
+        self.hidden_sizes = hidden_sizes
+        self.peepholes = peepholes
+        self.activation = activation
+        self.forget_bias = forget_bias
+        self.dropout = dropout
+        self.l1 = l1
+        self.l2 = l2
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.tbptt_length = tbptt_length
+        self.max_time = max_time
+        self.clip_norm = clip_norm
+        self.clip_value = clip_value
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.dtype = dtype
+        self.verbose = verbose
+
+    bidirectional = False
+    class_weight = None
+
+    # ------------------------------------------------------ vocabulary
+
+    def _encode_text(self, docs):
+        """Documents as arrays of codes, dropping unknown characters."""
+        lookup = self._lookup
+        unknown = sorted({ch for d in docs for ch in set(d)} - lookup.keys())
+        if unknown:
+            warnings.warn(f"characters not in the vocabulary are dropped: "
+                          f"{''.join(unknown)!r}", UserWarning)
+        return [np.array([lookup[ch] for ch in d if ch in lookup], np.int64)
+                for d in docs]
+
+    def _set_vocabulary(self, docs):
+        self.vocabulary_ = "".join(sorted(set().union(*map(set, docs))))
+        self.classes_ = np.array(list(self.vocabulary_))
+        self._lookup = {ch: i for i, ch in enumerate(self.vocabulary_)}
+        self.n_features_in_ = len(self.vocabulary_)
+        self._class_weight_vec = None
+
+    # -------------------------------------------------------- training
+
+    def fit(self, X, y=None):
+        """Learn the text X (a str or a list of str documents)."""
+        return self._fit_text(X, incremental=False)
+
+    def partial_fit(self, X, y=None):
+        """One epoch over the text X; the first call fixes the vocabulary,
+        later calls drop characters outside it (with a warning)."""
+        return self._fit_text(X, incremental=True)
+
+    def _fit_text(self, X, incremental):
+        self._validate_params()
+        docs = _as_documents(X)
+        first = not hasattr(self, "_net") or not (incremental or
+                                                  self.warm_start)
+        if first:
+            self._set_vocabulary(docs)
+        codes = [c for c in self._encode_text(docs) if len(c) > 1]
+        if not codes:
+            raise ValueError("the text needs at least two known characters "
+                             "in one document")
+        rng = check_random_state(self.random_state)
+        if first:
+            self._net = Network(self.cell, self._hidden(), False,
+                                self.peepholes, self.activation,
+                                self.n_features_in_, self.n_features_in_,
+                                self._real_dtype())
+            self._net.initialize(np.random.default_rng(rng.randint(2**31)),
+                                 self.forget_bias)
+            self.loss_curve_, self.validation_loss_curve_ = [], []
+            self.n_iter_ = 0
+        if first or not incremental:
+            self._opt_state = np.zeros(2 * self._net.params.size,
+                                       self._net.dtype)
+            self._n_updates = 0
+        self._grads = np.zeros_like(self._net.params)
+        self._seed = int(rng.randint(2**31))
+
+        train, held_out = codes, None
+        if self.early_stopping and not incremental:
+            cut = [len(c) - max(2, int(len(c) * self.validation_fraction))
+                   for c in codes]
+            train = [c[:k] for c, k in zip(codes, cut) if k > 1]
+            held_out = [c[k:] for c, k in zip(codes, cut)]
+            if not train:
+                raise ValueError("the text is too short to hold out "
+                                 "validation_fraction of it")
+
+        n_threads = _n_threads(self.n_jobs)
+        start = time.perf_counter()
+        deadline = None if self.max_time is None else start + self.max_time
+        best, best_params, stall, chars = np.inf, None, 0, 0
+        for _ in range(1 if incremental else self.max_epochs):
+            loss, seen = self._run_streams(train, self.batch_size, n_threads,
+                                           train=True, deadline=deadline,
+                                           started=start, chars=chars)
+            chars += seen
+            if not np.isfinite(loss):
+                raise FloatingPointError(
+                    f"training diverged: the loss became {loss}; lower "
+                    "learning_rate or set clip_norm")
+            self.n_iter_ += 1
+            self.loss_curve_.append(loss)
+            line = f"epoch {self.n_iter_}: loss {loss:.4f}"
+            monitored = loss
+            if held_out is not None:
+                monitored, _ = self._run_streams(held_out, self.batch_size,
+                                                 n_threads)
+                self.validation_loss_curve_.append(monitored)
+                line += f", validation loss {monitored:.4f}"
+            elapsed = time.perf_counter() - start
+            self.chars_per_second_ = chars / max(elapsed, 1e-9)
+            if self.verbose:
+                print(f"{line} ({self.chars_per_second_:,.0f} chars/s, "
+                      f"{elapsed:.0f}s)", flush=True)
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+            if incremental:
+                continue
+            if monitored < best - self.tol:
+                best, stall = monitored, 0
+                if held_out is not None:
+                    best_params = self._net.params.copy()
+            else:
+                stall += 1
+                if stall >= self.n_iter_no_change:
+                    break
+        if best_params is not None and best < self.validation_loss_curve_[-1]:
+            self._net.params[...] = best_params
+        return self
+
+    def _run_streams(self, docs, n_streams, n_threads, train=False,
+                     deadline=None, started=None, chars=0):
+        """Mean loss per character over documents cut into streams, with
+        an update per chunk when ``train``.  Returns (loss, characters)."""
+        net = self._net
+        V = net.n_inputs
+        buffers = self._buffers()
+        streams = _Streams(docs, n_streams)
+        width = sum(net.hidden_sizes)
+        state_h = np.zeros((len(streams.pos), width), net.dtype)
+        state_c = np.zeros_like(state_h)
+        total, count, last_report = 0.0, 0, time.perf_counter()
+        while True:
+            idx, starts, counts = streams.next_chunk(self.tbptt_length)
+            if len(idx) == 0:
+                break
+            restart = streams.reset[idx]
+            state_h[idx[restart]] = 0
+            state_c[idx[restart]] = 0
+            streams.reset[idx] = False
+            order = np.argsort(-counts, kind="stable")
+            idx, starts, counts = idx[order], starts[order], counts[order]
+            T, B = int(counts[0]), len(idx)
+            # Time-major one-hot inputs and next-character targets.
+            t_of = np.arange(T)[:, None]
+            valid = t_of < counts[None, :]
+            where = np.nonzero(valid)
+            at = starts[where[1]] + where[0]
+            x = buffers.zeros("onehot", (T, B, V))
+            x[where[0], where[1], streams.codes[at]] = 1
+            tgt = np.zeros((T, B), np.int64)
+            tgt[where] = streams.codes[at + 1]
+            w = valid.astype(net.dtype).reshape(-1)
+            initial = self._gather_state(state_h, state_c, idx)
+            if train:
+                loss, _ = self._step(x, counts, tgt.reshape(-1), w, buffers,
+                                     n_threads, initial=initial)
+            else:
+                loss = self._eval_chunk(x, counts, tgt.reshape(-1), w,
+                                        buffers, n_threads, initial)
+            self._scatter_state(state_h, state_c, idx)
+            n = int(counts.sum())
+            total += loss * n
+            count += n
+            if train and self.verbose and time.perf_counter() - last_report > 10:
+                last_report = time.perf_counter()
+                rate = (chars + count) / (last_report - started)
+                print(f"  {count:,} chars, loss {total / count:.4f}, "
+                      f"{rate:,.0f} chars/s", flush=True)
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+        return total / max(count, 1), count
+
+    def _gather_state(self, state_h, state_c, idx):
+        """Per layer, the (h0, c0) of the chunk's rows."""
+        initial, off = [], 0
+        for H in self._net.hidden_sizes:
+            initial.append([(np.ascontiguousarray(state_h[idx, off:off + H]),
+                             np.ascontiguousarray(state_c[idx, off:off + H]))])
+            off += H
+        return initial
+
+    def _scatter_state(self, state_h, state_c, idx):
+        off = 0
+        for H, layer in zip(self._net.hidden_sizes, self._net.final):
+            h_n, c_n = layer[0]
+            state_h[idx, off:off + H] = h_n
+            if c_n is not None:
+                state_c[idx, off:off + H] = c_n
+            off += H
+
+    def _eval_chunk(self, x, lengths, tgt, w, buffers, n_threads, initial):
+        """Mean loss of a chunk without training."""
+        net = self._net
+        out, _ = net.forward(x, lengths, buffers, n_threads, initial=initial)
+        feats = out.reshape(-1, out.shape[-1])
+        K = net.n_outputs
+        probs = buffers.get("eval_probs", (feats.shape[0], K))
+        dV = buffers.get("eval_dV", net.views["output.V"].shape)
+        dc = buffers.get("eval_dc", (K,))
+        loss = _kernels.softmax_xent(
+            probs, None, dV, dc, feats, net.views["output.V"],
+            net.views["output.c"], tgt, w / w.sum(),
+            buffers.workspace(_kernels.gemm_workspace_size(n_threads)),
+            n_threads)
+        return loss
+
+    # ------------------------------------------------------ using it
+
+    def score(self, X, y=None):
+        """Mean log-likelihood per character (nats) of the text X, each
+        document read as one stream with its state carried throughout."""
+        check_is_fitted(self, "_net")
+        codes = [c for c in self._encode_text(_as_documents(X)) if len(c) > 1]
+        if not codes:
+            raise ValueError("the text needs at least two known characters")
+        total, count = 0.0, 0
+        for c in codes:
+            loss, n = self._run_streams([c], 1, _n_threads(self.n_jobs))
+            total += loss * n
+            count += n
+        return -total / count
+
+    def perplexity(self, X):
+        """exp of the mean negative log-likelihood per character."""
+        return float(np.exp(-self.score(X)))
+
+    def sample(self, n_chars, prime="", temperature=1.0, random_state=None):
+        """Write ``n_chars`` characters after ``prime``.
+
+        The prime is fed first (from a zero state); then each character is
+        drawn from softmax(logits / temperature) and fed back, in C.
+        ``temperature`` -> 0 approaches greedy decoding; 0 is greedy.
+        Without a prime, generation starts as after a line break (or the
+        first character of the vocabulary if there is none).
+
+        Returns
+        -------
+        str
+            ``prime`` (its known characters) followed by the sample.
+        """
+        check_is_fitted(self, "_net")
+        if not isinstance(n_chars, Integral) or n_chars < 0:
+            raise ValueError(f"n_chars must be a non-negative int, got "
+                             f"{n_chars!r}")
+        if not isinstance(temperature, Real) or temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+        net = self._net
+        prime_codes = self._encode_text([prime])[0] if prime else \
+            np.zeros(0, np.int64)
+        start = self._lookup.get("\n", 0)
+        state = self.initial_state(1)
+        layers = stack_layers(net)
+        out = np.empty(int(n_chars), np.int64)
+        seed = check_random_state(random_state).randint(2**31)
+        ws = np.empty(_kernels.stack_workspace_size(layers, net.dtype, 1,
+                                                    net.n_outputs), np.uint8)
+        _kernels.generate(out, state.h[0], state.c[0], layers,
+                          net.views["output.V"], net.views["output.c"],
+                          prime_codes, start, float(temperature), seed, 0, ws)
+        vocab = self.vocabulary_
+        return "".join(vocab[c] for c in prime_codes) + \
+            "".join(vocab[c] for c in out)
+
+    def _step_inputs(self, x, n_streams):
+        """Characters (a str of n_streams characters, or codes) as one-hot
+        rows."""
+        if isinstance(x, str):
+            if len(x) != n_streams or any(ch not in self._lookup for ch in x):
+                raise ValueError(f"step expects {n_streams} known characters, "
+                                 f"got {x!r}")
+            codes = np.array([self._lookup[ch] for ch in x])
+        else:
+            codes = np.asarray(x).reshape(-1)
+        rows = np.zeros((n_streams, self.n_features_in_), self._net.dtype)
+        rows[np.arange(n_streams), codes] = 1
+        return rows
+
+    def step(self, x, state=None):
+        """Advance ``n_streams`` streams by one character each; returns the
+        next-character probabilities (n_streams, len(vocabulary_)) and the
+        state.  ``x`` is a str with one character per stream."""
+        if state is None and isinstance(x, str):
+            state = self.initial_state(len(x))
+        return super().step(x, state)
+
+
+__all__ = ["CharRNN", "StreamState"]
