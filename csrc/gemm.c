@@ -3,9 +3,10 @@
  *
  * C is cut into jobs of MC x NC; a job walks K in blocks of KC, packs its
  * block of op(A) and op(B) into per-thread buffers and runs the micro-kernel
- * over the tiles.  Threads take whole jobs, so they write disjoint parts of
- * C and every element is summed over K in the same order whatever the
- * thread count: 1, 2 or 3 threads give the same bits.
+ * over the tiles.  Threads take whole jobs as they come free (a thread on a
+ * busy core takes fewer), so they write disjoint parts of C and every
+ * element is summed over K in the same order whatever the thread count:
+ * 1, 2 or 3 threads give the same bits.
  */
 #include <string.h>
 #include "gemm.h"
@@ -123,7 +124,7 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
     {
         real *Ap = (real *)(ws + per_thread * omp_get_thread_num());
         real *Bp = Ap + sn_packed_size(MC, KC, SN_MAX_MR);
-        #pragma omp for schedule(static)
+        #pragma omp for schedule(dynamic, 1)
         for (int64_t job = 0; job < jobs; job++) {
             int64_t i0 = (job / njobs) * MC, j0 = (job % njobs) * NC;
             int64_t m = SN_MIN((int64_t)MC, M - i0);

@@ -158,29 +158,35 @@ static void SN_FN(valid_rows_gemm_tn)(real *C, int64_t ldc, const real *A,
 
 /* How the time loop splits over threads.
  *
- * SPLIT_ROWS: each thread carries its own batch rows through the whole
- * sequence with all hidden units -- no barrier inside the loop, so a busy
- * core delays only its own rows.  Used whenever every thread gets a few
- * rows.  SPLIT_UNITS: each thread owns a slice of hidden units (whole
- * panels of nr, so tiles never depend on the thread count) for all rows,
- * with one barrier per step; for small batches with large steps.  Either
- * way a thread writes only its own rows or units and every element is
- * computed by the same arithmetic, so results do not depend on the split.
+ * SPLIT_ROWS: the batch is cut into chunks of rows, each carried through
+ * the whole sequence with all hidden units; threads take chunks as they
+ * come free (dynamic schedule), so there is no barrier inside the loop and
+ * a thread slowed by a busy core just takes fewer chunks.  Used whenever
+ * every thread gets a few rows.  SPLIT_UNITS: each thread owns a slice of
+ * hidden units (whole panels of nr, so tiles never depend on the thread
+ * count) for all rows, with one barrier per step; for small batches with
+ * large steps.  Either way a thread writes only its own rows or units and
+ * every element is computed by the same arithmetic, so results do not
+ * depend on the split.
  */
 enum { SPLIT_ROWS, SPLIT_UNITS };
 
 typedef struct {
     int threads, mode;
+    int64_t chunk;   /* SPLIT_ROWS: rows per chunk */
 } sn_plan;
 
 static sn_plan plan_threads(int64_t steps, int64_t B, int64_t H, int64_t G,
-                            int nr, int nt) {
-    sn_plan p = {1, SPLIT_ROWS};
+                            int mr, int nr, int nt) {
+    sn_plan p = {1, SPLIT_ROWS, B};
     const double step_work = (double)B * H * G;
     if (nt <= 1 || step_work * steps < SN_LOOP_MIN_PARALLEL)
         return p;
     if (B >= SN_MIN_ROWS_PER_THREAD * 2) {
         p.threads = (int)SN_MIN((int64_t)nt, B / SN_MIN_ROWS_PER_THREAD);
+        /* About two chunks per thread, in whole micro-kernel tiles. */
+        int64_t tiles = (B + mr - 1) / mr;
+        p.chunk = SN_MAX((int64_t)1, tiles / (2 * p.threads)) * mr;
         return p;
     }
     if (step_work >= SN_STEP_MIN_PARALLEL) {
@@ -190,29 +196,116 @@ static sn_plan plan_threads(int64_t steps, int64_t B, int64_t H, int64_t G,
     return p;
 }
 
-/* Thread tid's rows [r0, r1) and units [j0, j1). */
-static void thread_share(sn_plan p, int tid, int64_t B, int64_t H, int nr,
-                         int64_t *r0, int64_t *r1, int64_t *j0, int64_t *j1) {
-    *r0 = 0, *r1 = B, *j0 = 0, *j1 = H;
-    if (p.mode == SPLIT_ROWS) {
-        *r0 = B * tid / p.threads;
-        *r1 = B * (tid + 1) / p.threads;
-    } else {
-        int64_t panels = (H + nr - 1) / nr;
-        *j0 = SN_MIN(H, panels * tid / p.threads * nr);
-        *j1 = SN_MIN(H, panels * (tid + 1) / p.threads * nr);
-    }
+/* SPLIT_UNITS: thread tid's hidden units [j0, j1). */
+static void unit_slice(int threads, int tid, int64_t H, int nr, int64_t *j0,
+                       int64_t *j1) {
+    int64_t panels = (H + nr - 1) / nr;
+    *j0 = SN_MIN(H, panels * tid / threads * nr);
+    *j1 = SN_MIN(H, panels * (tid + 1) / threads * nr);
 }
 
-/* Active rows of this thread at a step where rows [0, n) are active. */
+/* Active rows among [r0, r1) at a step where rows [0, n) are active. */
 static inline int64_t own_rows(int64_t n, int64_t r0, int64_t r1) {
     int64_t hi = SN_MIN(n, r1);
     return hi > r0 ? hi - r0 : 0;
 }
 
+/* What a span of the time loop needs besides its rows and units. */
+typedef struct {
+    const SN_FN(sn_cell) *cell;
+    SN_FN(sn_rnn) *r;
+    const SN_FN(sn_ukr) *u;
+    const SN_FN(layout) *L;
+    const int64_t *lengths;
+    int reverse;
+    int64_t steps;
+    int barrier;     /* SPLIT_UNITS: synchronise every step */
+} SN_FN(loop);
+
 static inline int64_t time_of(const int64_t *lengths, int64_t b, int64_t s,
                               int reverse) {
     return reverse ? lengths[b] - 1 - s : s;
+}
+
+/* The forward time loop for rows [r0, r1) and units [j0, j1); scratch is
+ * this thread's buffer (packed h_prev, then recurrent pre-activations). */
+static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
+                                int64_t j0, int64_t j1, char *scratch) {
+    const SN_FN(sn_cell) *cell = lp->cell;
+    SN_FN(sn_rnn) *r = lp->r;
+    const int64_t B = r->B, H = r->H, *lengths = lp->lengths;
+    const int mr = lp->u->mr, ngates = cell->ngates, reverse = lp->reverse;
+    const int64_t w = j1 - j0;
+    const size_t gate_panels = (size_t)(H + SN_MAX_NR) * H;
+    real *Ap = (real *)scratch;
+    real *rg = (real *)(scratch + sn_round_up(sizeof(real) * (B + SN_MAX_MR) * H));
+    for (int64_t s = 0; s < lp->steps; s++) {
+        const int64_t n = own_rows(lp->L->nact[s], r0, r1);
+        if (n == 0 && !lp->barrier)
+            break;
+        /* Pack h_prev of the active rows (row b's previous state sits at
+         * its own time, so gather row by row). */
+        for (int64_t i0 = 0; i0 < n; i0 += mr) {
+            const real *src[SN_MAX_MR];
+            for (int i = 0; i < mr; i++) {
+                int64_t b = r0 + i0 + i;
+                if (b >= r0 + n)
+                    src[i] = NULL;
+                else if (s == 0)
+                    src[i] = r->h0 + b * H;
+                else
+                    src[i] = r->h + ((time_of(lengths, b, s, reverse) +
+                                      (reverse ? 1 : -1)) * B + b) * H;
+            }
+            real *dst = Ap + i0 * H;
+            for (int64_t p = 0; p < H; p++)
+                for (int i = 0; i < mr; i++)
+                    dst[p * mr + i] = src[i] ? src[i][p] : 0;
+        }
+        for (int q = 0; q < ngates; q++)
+            SN_FN(sn_gemm_packed)(lp->u, rg + q * w, ngates * w, Ap,
+                                  lp->L->Up + q * gate_panels + j0 * H, 0, n,
+                                  w, H);
+        for (int64_t b = r0; b < r0 + n; b++) {
+            int64_t t = time_of(lengths, b, s, reverse);
+            int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
+            cell->forward_row(r, t, b, tprev, j0, j1,
+                              rg + (b - r0) * ngates * w, w);
+        }
+        if (lp->barrier) {
+            #pragma omp barrier
+        }
+    }
+}
+
+/* The backward time loop for rows [r0, r1) and units [j0, j1). */
+static void SN_FN(backward_span)(const SN_FN(loop) *lp, int64_t r0,
+                                 int64_t r1, int64_t j0, int64_t j1,
+                                 char *scratch) {
+    const SN_FN(sn_cell) *cell = lp->cell;
+    SN_FN(sn_rnn) *r = lp->r;
+    const int64_t B = r->B, H = r->H, G = r->G, *lengths = lp->lengths;
+    const int reverse = lp->reverse;
+    const int64_t w = j1 - j0;
+    real *Ap = (real *)scratch;
+    const real *UTp = lp->L->Up + j0 * G;   /* these units' columns */
+    for (int64_t s = lp->steps - 1; s >= 0; s--) {
+        const int64_t n = own_rows(lp->L->nact[s], r0, r1);
+        /* Two step buffers: with SPLIT_UNITS a thread may start step s
+         * while another still multiplies the buffer of step s + 1. */
+        real *dstep = lp->L->dstep + (s & 1) * B * G;
+        for (int64_t b = r0; b < r0 + n; b++) {
+            int64_t t = time_of(lengths, b, s, reverse);
+            int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
+            cell->backward_row(r, t, b, tprev, j0, j1, dstep + b * G);
+        }
+        if (lp->barrier) {
+            #pragma omp barrier
+        }
+        SN_FN(sn_pack_a)(Ap, dstep + r0 * G, G, 0, n, G, lp->u->mr);
+        SN_FN(sn_gemm_packed)(lp->u, r->dh_carry + r0 * H + j0, H, Ap, UTp,
+                              cell->direct_dh ? 1 : 0, n, w, G);
+    }
 }
 
 int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
@@ -254,52 +347,22 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     for (int q = 0; q < ngates; q++)
         SN_FN(sn_pack_b)(L.Up + q * gate_panels, r->U + q * H, G, 0, H, H, nr);
 
-    const sn_plan plan = plan_threads(steps, B, H, G, nr, nt);
+    const sn_plan plan = plan_threads(steps, B, H, G, mr, nr, nt);
+    const SN_FN(loop) lp = {cell, r, u, &L, lengths, reverse, steps,
+                            plan.mode == SPLIT_UNITS};
     #pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
     {
         const int tid = omp_get_thread_num();
-        int64_t r0, r1, j0, j1;
-        thread_share(plan, tid, B, H, nr, &r0, &r1, &j0, &j1);
-        const int64_t w = j1 - j0;
         char *mine = L.thread + L.thread_bytes * tid;
-        real *Ap = (real *)mine;
-        real *rg = (real *)(mine + sn_round_up(sizeof(real) * (B + SN_MAX_MR) * H));
-        for (int64_t s = 0; s < steps; s++) {
-            const int64_t n = own_rows(L.nact[s], r0, r1);
-            if (n == 0 && plan.mode == SPLIT_ROWS)
-                break;
-            /* Pack h_prev of the active rows (row b's previous state sits at
-             * its own time, so gather row by row). */
-            for (int64_t i0 = 0; i0 < n; i0 += mr) {
-                const real *src[SN_MAX_MR];
-                for (int i = 0; i < mr; i++) {
-                    int64_t b = r0 + i0 + i;
-                    if (b >= r0 + n)
-                        src[i] = NULL;
-                    else if (s == 0)
-                        src[i] = r->h0 + b * H;
-                    else
-                        src[i] = r->h + ((time_of(lengths, b, s, reverse) +
-                                          (reverse ? 1 : -1)) * B + b) * H;
-                }
-                real *dst = Ap + i0 * H;
-                for (int64_t p = 0; p < H; p++)
-                    for (int i = 0; i < mr; i++)
-                        dst[p * mr + i] = src[i] ? src[i][p] : 0;
-            }
-            for (int q = 0; q < ngates; q++)
-                SN_FN(sn_gemm_packed)(u, rg + q * w, ngates * w, Ap,
-                                      L.Up + q * gate_panels + j0 * H, 0, n, w,
-                                      H);
-            for (int64_t b = r0; b < r0 + n; b++) {
-                int64_t t = time_of(lengths, b, s, reverse);
-                int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
-                cell->forward_row(r, t, b, tprev, j0, j1,
-                                  rg + (b - r0) * ngates * w, w);
-            }
-            if (plan.mode == SPLIT_UNITS) {
-                #pragma omp barrier
-            }
+        if (plan.mode == SPLIT_ROWS) {
+            #pragma omp for schedule(dynamic, 1)
+            for (int64_t r0 = 0; r0 < B; r0 += plan.chunk)
+                SN_FN(forward_span)(&lp, r0, SN_MIN(B, r0 + plan.chunk), 0, H,
+                                    mine);
+        } else {
+            int64_t j0, j1;
+            unit_slice(plan.threads, tid, H, nr, &j0, &j1);
+            SN_FN(forward_span)(&lp, 0, B, j0, j1, mine);
         }
     }
 
@@ -357,31 +420,22 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     /* U^T in panels of hidden units, once per call: dh_prev = dgates.U^T. */
     SN_FN(sn_pack_b)(L.Up, r->U, G, 1, G, H, nr);
 
-    const sn_plan plan = plan_threads(steps, B, H, G, nr, nt);
+    const sn_plan plan = plan_threads(steps, B, H, G, mr, nr, nt);
+    const SN_FN(loop) lp = {cell, r, u, &L, lengths, reverse, steps,
+                            plan.mode == SPLIT_UNITS};
     #pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
     {
         const int tid = omp_get_thread_num();
-        int64_t r0, r1, j0, j1;
-        thread_share(plan, tid, B, H, nr, &r0, &r1, &j0, &j1);
-        const int64_t w = j1 - j0;
-        real *Ap = (real *)(L.thread + L.thread_bytes * tid);
-        const real *UTp = L.Up + j0 * G;   /* this thread's units */
-        for (int64_t s = steps - 1; s >= 0; s--) {
-            const int64_t n = own_rows(L.nact[s], r0, r1);
-            /* Two step buffers: with SPLIT_UNITS a thread may start step s
-             * while another still multiplies the buffer of step s + 1. */
-            real *dstep = L.dstep + (s & 1) * B * G;
-            for (int64_t b = r0; b < r0 + n; b++) {
-                int64_t t = time_of(lengths, b, s, reverse);
-                int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
-                cell->backward_row(r, t, b, tprev, j0, j1, dstep + b * G);
-            }
-            if (plan.mode == SPLIT_UNITS) {
-                #pragma omp barrier
-            }
-            SN_FN(sn_pack_a)(Ap, dstep + r0 * G, G, 0, n, G, mr);
-            SN_FN(sn_gemm_packed)(u, L.dh_carry + r0 * H + j0, H, Ap, UTp,
-                                  cell->direct_dh ? 1 : 0, n, w, G);
+        char *mine = L.thread + L.thread_bytes * tid;
+        if (plan.mode == SPLIT_ROWS) {
+            #pragma omp for schedule(dynamic, 1)
+            for (int64_t r0 = 0; r0 < B; r0 += plan.chunk)
+                SN_FN(backward_span)(&lp, r0, SN_MIN(B, r0 + plan.chunk), 0,
+                                     H, mine);
+        } else {
+            int64_t j0, j1;
+            unit_slice(plan.threads, tid, H, nr, &j0, &j1);
+            SN_FN(backward_span)(&lp, 0, B, j0, j1, mine);
         }
     }
 

@@ -60,6 +60,11 @@ enum sn_activation { SN_TANH = 0, SN_RELU = 1, SN_SOFTSIGN = 2 };
 
 enum sn_cell_kind { SN_CELL_LSTM = 0, SN_CELL_GRU = 1, SN_CELL_ELMAN = 2 };
 
+/* Element-wise functions of sn_activate (act.c). */
+enum sn_function {
+    SN_FN_EXP = 0, SN_FN_SIGMOID = 1, SN_FN_TANH = 2, SN_FN_SOFTSIGN = 3
+};
+
 enum sn_isa { SN_ISA_REF = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2 };
 
 /* ---- configuration and CPU dispatch (cpu.c) ---- */
@@ -191,6 +196,9 @@ int sn_generate_##S(int64_t *out, R *h, R *c, const sn_layer_##S *layers,      \
                     uint64_t stream, void *workspace, size_t workspace_size);
 
 #define SN_DECLARE_TRAINING(R, S)                                              \
+/* y = f(x) element-wise with the kernels' own exp, sigmoid, tanh or        \
+ * softsign (act.c), n elements; f an sn_function. */                       \
+int sn_activate_##S(R *y, const R *x, int64_t n, int kind);                 \
 /* Output layers (loss.c): z = X . V + c over N rows, X (N, H), V (H, K),      \
  * c (K).  Row i counts with weight w[i] (w NULL: 1); a zero weight skips it.  \
  *                                                                             \

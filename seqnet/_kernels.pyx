@@ -944,3 +944,33 @@ def generate(out, h, c, layers, V, cb, prime, int64_t start,
     else:
         _generate[float](out, h, c, list(layers), V, cb, prime, start,
                          temperature, seed, stream, workspace)
+
+
+# ------------------------------------------------------------ activations
+
+FUNCTIONS = ("exp", "sigmoid", "tanh", "softsign")
+
+
+cdef _activate(floating[::1] y, const floating[::1] x, int kind):
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = sn_activate_f32(&y[0], &x[0], x.shape[0], kind)
+        else:
+            st = sn_activate_f64(&y[0], &x[0], x.shape[0], kind)
+    _check_status(st, "activate")
+
+
+def activate(name, x):
+    """The kernels' own exp, sigmoid, tanh or softsign of a 1-D array (a
+    new array), for measuring their accuracy."""
+    if name not in FUNCTIONS:
+        raise ValueError(f"function must be one of {FUNCTIONS}, got {name!r}")
+    if getattr(x, "ndim", None) != 1 or x.shape[0] == 0:
+        raise ValueError("x must be a non-empty 1-D array")
+    y = np.empty_like(x)
+    if _real_type("x", x):
+        _activate[double](y, x, FUNCTIONS.index(name))
+    else:
+        _activate[float](y, x, FUNCTIONS.index(name))
+    return y
