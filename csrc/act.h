@@ -5,10 +5,12 @@
  * sn_exp: x = n*ln2 + r with |r| <= ln2/2 (Cody-Waite), e^r by its Taylor
  * polynomial (degree 7 for float, 12 for double: truncation error below
  * 6e-9 and 2e-16 relative), times 2^n built in the exponent bits.  Inputs
- * are clamped to the finite range first, so nothing overflows: sigmoid and
- * tanh saturate to exactly 0, 1 or -1.  Measured against libm over
- * [-20, 20] (tests/test_act.py): max relative error 2.4e-7 (float), 4.4e-16
- * (double) for exp; sigmoid and tanh within 3e-7 / 5e-16 absolute.
+ * are clamped to the finite range first, so nothing overflows or turns
+ * into NaN: sigmoid saturates to 1 or a tiny positive number, tanh to
+ * exactly +-1.  Measured on 2e6 points of [-20, 20] against NumPy in
+ * double (tests/test_act.py holds the bounds): exp within 1.1e-7 (float)
+ * and 4.8e-16 (double) relative; sigmoid within 1.6e-7 / 4.4e-16
+ * relative; tanh within 9e-8 / 2.3e-16 absolute.
  */
 #ifndef SEQNET_ACT_H
 #define SEQNET_ACT_H
