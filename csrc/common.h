@@ -28,6 +28,14 @@ typedef float real;
 #define SN_CAT(a, b) SN_CAT2(a, b)
 #define SN_FN(name) SN_CAT(name, SN_SFX)
 
+/* Inlined into every caller, so constant flag arguments specialise its
+ * loops (which then vectorise without branches). */
+#if defined(__GNUC__)
+#define SN_INLINE static inline __attribute__((always_inline))
+#else
+#define SN_INLINE static inline
+#endif
+
 #define SN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SN_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -10,14 +10,39 @@
 #include "act.h"
 #include "recur.h"
 
+/* `act` is a compile-time constant at each call: one branch-free loop per
+ * activation. */
+SN_INLINE void forward_units(real *restrict h, const real *restrict rg,
+                             const real *restrict bias, int64_t j0,
+                             int64_t j1, const int act) {
+    for (int64_t j = j0; j < j1; j++)
+        h[j] = sn_act(act, h[j] + rg[j - j0] + bias[j]);
+}
+
 static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
                         const real *rg, int64_t w) {
     real *h = r->h + (t * r->B + b) * r->H;
     (void)tprev;
     (void)w;
-    for (int64_t j = j0; j < j1; j++)
-        h[j] = sn_act(r->activation, h[j] + rg[j - j0] + r->b[j]);
+    switch (r->activation) {
+    case SN_RELU: forward_units(h, rg, r->b, j0, j1, SN_RELU); break;
+    case SN_SOFTSIGN: forward_units(h, rg, r->b, j0, j1, SN_SOFTSIGN); break;
+    default: forward_units(h, rg, r->b, j0, j1, SN_TANH); break;
+    }
+}
+
+SN_INLINE void backward_units(const real *restrict h,
+                              const real *restrict dh, real *restrict dg,
+                              real *restrict dstep,
+                              const real *restrict dhc, int64_t j0,
+                              int64_t j1, const int act, const int has_dh) {
+    for (int64_t j = j0; j < j1; j++) {
+        real dht = dhc[j];
+        if (has_dh)
+            dht += dh[j];
+        dg[j] = dstep[j] = dht * sn_act_grad(act, h[j]);
+    }
 }
 
 static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
@@ -27,10 +52,15 @@ static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
     const real *dh = r->dh ? r->dh + row * r->H : NULL;
     real *dg = r->dgates + row * r->H, *dhc = r->dh_carry + b * r->H;
     (void)tprev;
-    for (int64_t j = j0; j < j1; j++) {
-        real dht = dhc[j] + (dh ? dh[j] : 0);
-        dg[j] = dstep[j] = dht * sn_act_grad(r->activation, h[j]);
+#define SN_ELMAN_BACKWARD(ACT)                                                 \
+    (dh ? backward_units(h, dh, dg, dstep, dhc, j0, j1, ACT, 1)                \
+        : backward_units(h, NULL, dg, dstep, dhc, j0, j1, ACT, 0))
+    switch (r->activation) {
+    case SN_RELU: SN_ELMAN_BACKWARD(SN_RELU); break;
+    case SN_SOFTSIGN: SN_ELMAN_BACKWARD(SN_SOFTSIGN); break;
+    default: SN_ELMAN_BACKWARD(SN_TANH); break;
     }
+#undef SN_ELMAN_BACKWARD
 }
 
 const SN_FN(sn_cell) SN_FN(sn_cell_elman) = {1, 0, 0, 0, forward_row, backward_row,

@@ -9,19 +9,17 @@
 #include "act.h"
 #include "recur.h"
 
-static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
-                        int64_t tprev, int64_t j0, int64_t j1,
-                        const real *rg, int64_t w) {
-    const int64_t H = r->H, row = t * r->B + b;
-    real *g = r->gates + row * 3 * H;
-    real *h = r->h + row * H, *hn = r->hn + row * H;
-    const real *hp = tprev < 0 ? r->h0 + b * H : r->h + (tprev * r->B + b) * H;
-    const real *bias = r->b;
+SN_INLINE void forward_units(real *restrict g, real *restrict h,
+                             real *restrict hn, const real *restrict hp,
+                             const real *restrict rg,
+                             const real *restrict bias,
+                             const real *restrict bh, int64_t H, int64_t j0,
+                             int64_t j1, int64_t w) {
     for (int64_t j = j0; j < j1; j++) {
         const int64_t k = j - j0;
         real rr = sn_sigmoid(g[j] + rg[k] + bias[j]);
         real z = sn_sigmoid(g[H + j] + rg[w + k] + bias[H + j]);
-        real hnj = rg[2 * w + k] + r->bh[j];
+        real hnj = rg[2 * w + k] + bh[j];
         real n = sn_tanh(g[2 * H + j] + bias[2 * H + j] + rr * hnj);
         g[j] = rr;
         g[H + j] = z;
@@ -31,17 +29,27 @@ static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
     }
 }
 
-static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
-                         int64_t tprev, int64_t j0, int64_t j1, real *dstep) {
+static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+                        int64_t tprev, int64_t j0, int64_t j1,
+                        const real *rg, int64_t w) {
     const int64_t H = r->H, row = t * r->B + b;
-    const real *g = r->gates + row * 3 * H, *hn = r->hn + row * H;
     const real *hp = tprev < 0 ? r->h0 + b * H : r->h + (tprev * r->B + b) * H;
-    const real *dh = r->dh ? r->dh + row * H : NULL;
-    real *dg = r->dgates + row * 3 * H, *dgh = r->dgates_h + row * 3 * H;
-    real *dhc = r->dh_carry + b * H;
+    forward_units(r->gates + row * 3 * H, r->h + row * H, r->hn + row * H, hp,
+                  rg, r->b, r->bh, H, j0, j1, w);
+}
+
+SN_INLINE void backward_units(const real *restrict g,
+                              const real *restrict hn,
+                              const real *restrict hp,
+                              const real *restrict dh, real *restrict dg,
+                              real *restrict dgh, real *restrict dstep,
+                              real *restrict dhc, int64_t H, int64_t j0,
+                              int64_t j1, const int has_dh) {
     for (int64_t j = j0; j < j1; j++) {
         real rr = g[j], z = g[H + j], n = g[2 * H + j];
-        real dht = dhc[j] + (dh ? dh[j] : 0);
+        real dht = dhc[j];
+        if (has_dh)
+            dht += dh[j];
         /* h = (1-z)*n + z*h_prev */
         real dan = dht * (1 - z) * (1 - n * n);
         real daz = dht * (hp[j] - n) * z * (1 - z);
@@ -54,6 +62,20 @@ static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
         dg[2 * H + j] = dan;
         dgh[2 * H + j] = dstep[2 * H + j] = dhn;
     }
+}
+
+static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+                         int64_t tprev, int64_t j0, int64_t j1, real *dstep) {
+    const int64_t H = r->H, row = t * r->B + b;
+    const real *g = r->gates + row * 3 * H, *hn = r->hn + row * H;
+    const real *hp = tprev < 0 ? r->h0 + b * H : r->h + (tprev * r->B + b) * H;
+    real *dg = r->dgates + row * 3 * H, *dgh = r->dgates_h + row * 3 * H;
+    real *dhc = r->dh_carry + b * H;
+    if (r->dh)
+        backward_units(g, hn, hp, r->dh + row * H, dg, dgh, dstep, dhc, H, j0,
+                       j1, 1);
+    else
+        backward_units(g, hn, hp, NULL, dg, dgh, dstep, dhc, H, j0, j1, 0);
 }
 
 /* dbh += sum of d hn = r * da_n: the n block of dgates_h. */

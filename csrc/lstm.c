@@ -9,29 +9,27 @@
 #include "act.h"
 #include "recur.h"
 
-/* Row b at time t, units [j0, j1): gates[t, b] holds x.W on entry and the
- * post-activation i f g o on exit; writes c[t, b] and h[t, b]. */
-static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
-                        int64_t tprev, int64_t j0, int64_t j1,
-                        const real *rg, int64_t w) {
-    const int64_t H = r->H, row = t * r->B + b;
-    real *g = r->gates + row * 4 * H;
-    real *c = r->c + row * H, *h = r->h + row * H;
-    const real *cp = tprev < 0 ? r->c0 + b * H : r->c + (tprev * r->B + b) * H;
-    const real *bias = r->b, *p = r->p;
+/* Units [j0, j1) of one row; `peep` is a compile-time constant at each
+ * call, so both versions of the loop vectorise. */
+SN_INLINE void forward_units(real *restrict g, real *restrict c,
+                             real *restrict h, const real *restrict cp,
+                             const real *restrict rg,
+                             const real *restrict bias,
+                             const real *restrict p, int64_t H, int64_t j0,
+                             int64_t j1, int64_t w, const int peep) {
     for (int64_t j = j0; j < j1; j++) {
         const int64_t k = j - j0;
         real ai = g[j] + rg[k] + bias[j];
         real af = g[H + j] + rg[w + k] + bias[H + j];
         real ag = g[2 * H + j] + rg[2 * w + k] + bias[2 * H + j];
         real ao = g[3 * H + j] + rg[3 * w + k] + bias[3 * H + j];
-        if (p) {
+        if (peep) {
             ai += p[j] * cp[j];
             af += p[H + j] * cp[j];
         }
         real i = sn_sigmoid(ai), f = sn_sigmoid(af), gg = sn_tanh(ag);
         real ct = f * cp[j] + i * gg;
-        if (p)
+        if (peep)
             ao += p[2 * H + j] * ct;
         real o = sn_sigmoid(ao);
         g[j] = i;
@@ -43,29 +41,45 @@ static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
     }
 }
 
-static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
-                         int64_t tprev, int64_t j0, int64_t j1, real *dstep) {
+/* Row b at time t, units [j0, j1): gates[t, b] holds x.W on entry and the
+ * post-activation i f g o on exit; writes c[t, b] and h[t, b]. */
+static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+                        int64_t tprev, int64_t j0, int64_t j1,
+                        const real *rg, int64_t w) {
     const int64_t H = r->H, row = t * r->B + b;
-    const real *g = r->gates + row * 4 * H, *c = r->c + row * H;
+    real *g = r->gates + row * 4 * H;
+    real *c = r->c + row * H, *h = r->h + row * H;
     const real *cp = tprev < 0 ? r->c0 + b * H : r->c + (tprev * r->B + b) * H;
-    const real *dh = r->dh ? r->dh + row * H : NULL, *p = r->p;
-    real *dg = r->dgates + row * 4 * H;
-    real *dhc = r->dh_carry + b * H, *dcc = r->dc_carry + b * H;
+    if (r->p)
+        forward_units(g, c, h, cp, rg, r->b, r->p, H, j0, j1, w, 1);
+    else
+        forward_units(g, c, h, cp, rg, r->b, NULL, H, j0, j1, w, 0);
+}
+
+SN_INLINE void backward_units(const real *restrict g, const real *restrict c,
+                              const real *restrict cp,
+                              const real *restrict dh,
+                              const real *restrict p, real *restrict dg,
+                              real *restrict dstep, real *restrict dhc,
+                              real *restrict dcc, int64_t H, int64_t j0,
+                              int64_t j1, const int peep, const int has_dh) {
     for (int64_t j = j0; j < j1; j++) {
         real i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j];
-        real dht = dhc[j] + (dh ? dh[j] : 0);
+        real dht = dhc[j];
+        if (has_dh)
+            dht += dh[j];
         real tc = sn_tanh(c[j]);
         /* h = o*tanh(c) */
         real dao = dht * tc * o * (1 - o);
         real dc = dcc[j] + dht * o * (1 - tc * tc);
-        if (p)
+        if (peep)
             dc += dao * p[2 * H + j];          /* o = sigmoid(a_o + p_o*c) */
         /* c = f*c_prev + i*g */
         real dai = dc * gg * i * (1 - i);
         real daf = dc * cp[j] * f * (1 - f);
         real dag = dc * i * (1 - gg * gg);
         real dcp = dc * f;
-        if (p)
+        if (peep)
             dcp += dai * p[j] + daf * p[H + j];
         dcc[j] = dcp;
         dg[j] = dstep[j] = dai;
@@ -73,6 +87,25 @@ static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
         dg[2 * H + j] = dstep[2 * H + j] = dag;
         dg[3 * H + j] = dstep[3 * H + j] = dao;
     }
+}
+
+static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+                         int64_t tprev, int64_t j0, int64_t j1, real *dstep) {
+    const int64_t H = r->H, row = t * r->B + b;
+    const real *g = r->gates + row * 4 * H, *c = r->c + row * H;
+    const real *cp = tprev < 0 ? r->c0 + b * H : r->c + (tprev * r->B + b) * H;
+    const real *dh = r->dh ? r->dh + row * H : NULL;
+    real *dg = r->dgates + row * 4 * H;
+    real *dhc = r->dh_carry + b * H, *dcc = r->dc_carry + b * H;
+    const int peep = r->p != NULL;
+    if (peep && dh)
+        backward_units(g, c, cp, dh, r->p, dg, dstep, dhc, dcc, H, j0, j1, 1, 1);
+    else if (peep)
+        backward_units(g, c, cp, NULL, r->p, dg, dstep, dhc, dcc, H, j0, j1, 1, 0);
+    else if (dh)
+        backward_units(g, c, cp, dh, NULL, dg, dstep, dhc, dcc, H, j0, j1, 0, 1);
+    else
+        backward_units(g, c, cp, NULL, NULL, dg, dstep, dhc, dcc, H, j0, j1, 0, 0);
 }
 
 /* Peephole gradients: dp_i += da_i*c_prev, dp_f += da_f*c_prev,
