@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
 from ._network import CELLS, Buffers, Network
-from ._validation import check_sequences, pad_batch
+from ._validation import check_feature_names, check_sequences, pad_batch
 
 # Largest number of gate values one prediction batch may hold (T * B * G),
 # which bounds predict's memory on long sequences.
@@ -148,12 +148,18 @@ class BaseSequenceEstimator(BaseEstimator):
         """The head's outputs (probabilities or values) into ``out``."""
         raise NotImplementedError
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
     # ---------------------------------------------------------- plumbing
 
     def _real_dtype(self):
         return np.dtype(self.dtype)
 
     def _check_X(self, X, reset):
+        check_feature_names(self, X, reset=reset)
         seqs = check_sequences(
             X, dtype=self._real_dtype() if reset else self._net.dtype,
             estimator=self,
@@ -198,7 +204,8 @@ class BaseSequenceEstimator(BaseEstimator):
     def _fit(self, X, y, sample_weight=None, incremental=False,
              classes=None):
         self._validate_params()
-        if self.tbptt_length is not None and self.bidirectional:
+        if (self.tbptt_length is not None and self.bidirectional
+                and self._per_step):
             raise ValueError("tbptt_length needs a unidirectional network: "
                              "a backward direction cannot carry its state "
                              "across chunks")
@@ -243,10 +250,17 @@ class BaseSequenceEstimator(BaseEstimator):
             before = self._net.params.copy()
             loss = self._train_epoch(seqs, targets, weights, train_idx, rng,
                                      n_threads)
+            # An update can overflow the weights before any loss shows it
+            # (always so for the epoch's last one): check both.
+            problem = None
             if not np.isfinite(loss):
+                problem = f"the loss became {loss}"
+            elif not np.isfinite(self._net.params).all():
+                problem = "the weights became infinite or NaN"
+            if problem:
                 self._net.params[...] = before
                 raise FloatingPointError(
-                    f"training diverged: the loss became {loss} in epoch "
+                    f"training diverged: {problem} in epoch "
                     f"{self.n_iter_ + 1}; the weights of the previous epoch "
                     "were kept. Lower learning_rate or set clip_norm.")
             self.n_iter_ += 1
@@ -313,6 +327,9 @@ class BaseSequenceEstimator(BaseEstimator):
                              f"({len(seqs)},)")
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ValueError("sample_weight must be finite and non-negative")
+        if not w.sum() > 0:
+            raise ValueError("sample_weight is zero for every sequence: "
+                             "there is nothing to fit")
         return w
 
     def _batches(self, idx, rng, shuffle=True):
@@ -329,14 +346,19 @@ class BaseSequenceEstimator(BaseEstimator):
             idx = batch[order]
             tgt = self._batch_targets(targets, idx, order, lengths)
             w = self._row_weights(weights, idx, lengths, tgt)
+            if not w.sum() > 0:
+                continue  # nothing to learn from (all weights zero)
             if self._per_step and self.tbptt_length:
-                loss, norm = self._step_tbptt(x, lengths, tgt, w, buffers,
-                                              n_threads)
+                loss_sum, norm = self._step_tbptt(x, lengths, tgt, w,
+                                                  buffers, n_threads)
             else:
                 loss, norm = self._step(x, lengths, tgt, w, buffers,
                                         n_threads)
-            total += loss * norm
+                loss_sum = loss * norm
+            total += loss_sum
             count += norm
+        if count == 0:
+            raise ValueError("every training sequence has sample weight zero")
         return total / count
 
     def _row_weights(self, weights, idx, lengths, tgt):
@@ -357,9 +379,12 @@ class BaseSequenceEstimator(BaseEstimator):
         loss and its weight in the epoch mean."""
         net = self._net
         self._n_updates += 1
-        # The loss is a mean over the batch's sequences (or valid steps).
-        norm = float(lengths.sum() if self._per_step else len(lengths))
-        w_norm = (w / norm).astype(net.dtype)
+        # The loss is the weighted mean over the batch's sequences (or valid
+        # steps), normalised by the sum of the weights as in scikit-learn's
+        # MLP: scaling every sample weight by a constant changes nothing.
+        # (A truncated-BPTT chunk may weigh zero; it still carries the state.)
+        norm = float(w.sum(dtype=np.float64))
+        w_norm = (w / norm if norm > 0 else w).astype(net.dtype)
         out, fin = net.forward(x, lengths, buffers, n_threads,
                                dropout=self.dropout, seed=self._seed,
                                stream=self._n_updates, initial=initial,
@@ -387,7 +412,9 @@ class BaseSequenceEstimator(BaseEstimator):
 
     def _step_tbptt(self, x, lengths, tgt, w, buffers, n_threads):
         """Truncated BPTT: chunks of tbptt_length steps, one update each,
-        the state carried (without gradient) from chunk to chunk."""
+        the state carried (without gradient) from chunk to chunk.  Returns
+        the batch's weighted loss sum and weight (a single chunk adds up
+        exactly as ``_step`` does, so tbptt_length >= T changes nothing)."""
         T, B, F = x.shape
         L = self.tbptt_length
         n_out = tgt.shape[1:] if tgt.ndim > 1 else ()
@@ -413,7 +440,7 @@ class BaseSequenceEstimator(BaseEstimator):
                         for h, c in layer] for layer in self._net.final]
             total += loss * norm
             count += norm
-        return total / max(count, 1e-300), count
+        return total, count
 
     # ---------------------------------------------------------- inference
 

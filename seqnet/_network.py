@@ -9,6 +9,7 @@ Shapes follow the kernels: a batch is time-major ``(T, B, F)`` with its
 sequences sorted longest first and ``lengths`` non-increasing.
 """
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import _kernels
 
@@ -153,7 +154,10 @@ class Network:
             elif kind == "U":
                 H = view.shape[0]
                 for g in range(G):
-                    q, r = np.linalg.qr(rng.standard_normal((H, H)))
+                    # One BLAS thread: a small QR is slower threaded, badly
+                    # so on a busy machine.
+                    with threadpool_limits(1, user_api="blas"):
+                        q, r = np.linalg.qr(rng.standard_normal((H, H)))
                     view[:, g * H:(g + 1) * H] = q * np.sign(np.diag(r))
             else:
                 view[...] = 0

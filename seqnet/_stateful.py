@@ -57,6 +57,29 @@ class StatefulMixin:
         zeros = np.zeros((int(n_streams), width), self._net.dtype)
         return StreamState(zeros, zeros.copy())
 
+    def _check_state(self, state):
+        """A StreamState of this model: the C step updates it in place."""
+        net = self._net
+        width = sum(net.hidden_sizes)
+        if not isinstance(state, StreamState):
+            raise TypeError(f"state must be a StreamState (from "
+                            f"initial_state or step), got "
+                            f"{type(state).__name__}")
+        for name in ("h", "c"):
+            arr = getattr(state, name)
+            if (not isinstance(arr, np.ndarray) or arr.ndim != 2
+                    or arr.shape[1] != width or arr.shape[0] < 1
+                    or arr.dtype != net.dtype
+                    or not arr.flags.c_contiguous or not arr.flags.writeable):
+                raise ValueError(
+                    f"state.{name} must be a writeable C-contiguous "
+                    f"{net.dtype} array of shape (n_streams, {width}); got "
+                    f"{getattr(arr, 'dtype', None)} "
+                    f"{getattr(arr, 'shape', None)}")
+        if state.c.shape != state.h.shape:
+            raise ValueError(f"state.h {state.h.shape} and state.c "
+                             f"{state.c.shape} disagree")
+
     def _step_inputs(self, x, n_streams):
         x = np.asarray(x, dtype=self._net.dtype)
         if x.ndim == 1 and n_streams == 1:
@@ -94,8 +117,9 @@ class StatefulMixin:
         if state is None:
             state = self.initial_state(np.shape(x)[0] if np.ndim(x) > 1
                                        else 1)
-        x = self._step_inputs(x, state.n_streams)
         layers = stack_layers(net)
+        self._check_state(state)
+        x = self._step_inputs(x, state.n_streams)
         B = state.n_streams
         buffers = self._buffers()
         top = buffers.get("step_top", (B, net.hidden_sizes[-1]))

@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from . import _kernels
 from ._base import BaseSequenceEstimator
+from ._stateful import StatefulMixin
 from ._validation import check_sequence_targets
 
 
@@ -36,6 +37,21 @@ class _SoftmaxHead:
             weights[keep] = compute_class_weight(
                 self.class_weight, classes=self.classes_[keep], y=labels)
             self._class_weight_vec = weights
+
+    def _partial_fit(self, X, y, classes, sample_weight):
+        """partial_fit's checks of ``classes``, as scikit-learn's
+        incremental classifiers make them."""
+        if not hasattr(self, "_net"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call "
+                                 "to partial_fit")
+        elif classes is not None and not np.array_equal(
+                np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError(f"classes={np.unique(classes).tolist()} is not "
+                             "the same as on the first call, "
+                             f"{self.classes_.tolist()}")
+        return self._fit(X, y, sample_weight, incremental=True,
+                         classes=classes)
 
     def _encode(self, labels):
         codes = np.searchsorted(self.classes_, labels)
@@ -71,6 +87,13 @@ class _SoftmaxHead:
                               None, None, self._workspace(buffers, n_threads),
                               n_threads)
 
+
+_CLASS_WEIGHT_DOC = """\
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, multiplied with
+        ``sample_weight``. Each batch's loss is the weighted mean over its
+        sequences (steps, for the tagger), as in MLPClassifier.
+"""
 
 _CLASSIFIER_DOC_PARAMS = """
     Parameters
@@ -115,8 +138,7 @@ _CLASSIFIER_DOC_PARAMS = """
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=10
     tol : float, default=1e-4
-    class_weight : dict, "balanced" or None, default=None
-    warm_start : bool, default=False
+{class_weight}    warm_start : bool, default=False
         Continue from the fitted weights on the next ``fit``.
     random_state : int, RandomState instance or None, default=None
         Same seed, same data: bit-identical fits whatever ``n_jobs``.
@@ -126,7 +148,7 @@ _CLASSIFIER_DOC_PARAMS = """
     dtype : {"float32", "float64"}, default="float32"
     verbose : int, default=0
         1 prints one line per epoch with losses and elapsed time.
-"""
+""".replace("{class_weight}", _CLASS_WEIGHT_DOC)
 
 _FITTED_DOC = """
     Attributes
@@ -146,8 +168,11 @@ _FITTED_DOC = """
 """
 
 
-class SequenceClassifier(_SoftmaxHead, ClassifierMixin, BaseSequenceEstimator):
-    """Recurrent network classifying whole sequences (many-to-one).
+class SequenceClassifier(StatefulMixin, _SoftmaxHead, ClassifierMixin,
+                         BaseSequenceEstimator):
+    # A docstring built from shared parts is an expression, which Python
+    # does not take as the docstring: assign it.
+    __doc__ = """Recurrent network classifying whole sequences (many-to-one).
 
     Reads each sequence to its last valid step (for a bidirectional layer:
     the forward direction's last step and the backward direction's first)
@@ -180,11 +205,13 @@ class SequenceClassifier(_SoftmaxHead, ClassifierMixin, BaseSequenceEstimator):
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  class_weight=None, warm_start=False, random_state=None,
                  n_jobs=None, dtype="float32", verbose=0):
-        super().__init__(
-            cell=cell, hidden_sizes=hidden_sizes, bidirectional=bidirectional,
-            peepholes=peepholes, activation=activation,
-            forget_bias=forget_bias, dropout=dropout, l1=l1, l2=l2,
-            optimizer=optimizer, learning_rate=learning_rate,
+        # Named explicitly, not super(): SequenceTagger shares this __init__,
+        # and a zero-argument super() is bound to SequenceClassifier.
+        BaseSequenceEstimator.__init__(
+            self, cell=cell, hidden_sizes=hidden_sizes,
+            bidirectional=bidirectional, peepholes=peepholes,
+            activation=activation, forget_bias=forget_bias, dropout=dropout,
+            l1=l1, l2=l2, optimizer=optimizer, learning_rate=learning_rate,
             momentum=momentum, batch_size=batch_size, max_epochs=max_epochs,
             tbptt_length=tbptt_length, clip_norm=clip_norm,
             clip_value=clip_value, early_stopping=early_stopping,
@@ -240,11 +267,7 @@ class SequenceClassifier(_SoftmaxHead, ClassifierMixin, BaseSequenceEstimator):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y); ``classes`` is required on the first
         call and fixes the label set."""
-        if not hasattr(self, "_net") and classes is None:
-            raise ValueError("classes must be passed on the first call to "
-                             "partial_fit")
-        return self._fit(X, y, sample_weight, incremental=True,
-                         classes=classes)
+        return self._partial_fit(X, y, classes, sample_weight)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in the
@@ -257,11 +280,16 @@ class SequenceClassifier(_SoftmaxHead, ClassifierMixin, BaseSequenceEstimator):
 
     def predict(self, X):
         """Most probable class of each sequence."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        # predict_proba first: it raises NotFittedError before classes_ is
+        # looked up.
+        best = self.predict_proba(X).argmax(axis=1)
+        return self.classes_[best]
 
 
-class SequenceTagger(_SoftmaxHead, ClassifierMixin, BaseSequenceEstimator):
-    """Recurrent network labelling every step of a sequence (many-to-many).
+class SequenceTagger(StatefulMixin, _SoftmaxHead, ClassifierMixin,
+                     BaseSequenceEstimator):
+    # Assigned, as built from shared parts (see SequenceClassifier).
+    __doc__ = """Recurrent network labelling every step (many-to-many).
 
     ``y`` holds one label per step: a list of 1-D arrays matching the
     sequences' lengths (or a 2-D array for 3-D ``X``; a 1-D array for 2-D
@@ -342,11 +370,7 @@ class SequenceTagger(_SoftmaxHead, ClassifierMixin, BaseSequenceEstimator):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y); ``classes`` is required on the first
         call."""
-        if not hasattr(self, "_net") and classes is None:
-            raise ValueError("classes must be passed on the first call to "
-                             "partial_fit")
-        return self._fit(X, y, sample_weight, incremental=True,
-                         classes=classes)
+        return self._partial_fit(X, y, classes, sample_weight)
 
     def _per_step_outputs(self, X):
         check_is_fitted(self, "_net")

@@ -6,17 +6,18 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
 from ._base import BaseSequenceEstimator
-from .classification import _CLASSIFIER_DOC_PARAMS
+from ._stateful import StatefulMixin
+from .classification import _CLASS_WEIGHT_DOC, _CLASSIFIER_DOC_PARAMS
 
 
-class SequenceRegressor(RegressorMixin, BaseSequenceEstimator):
-    """Recurrent network regressing whole sequences (many-to-one).
+class SequenceRegressor(StatefulMixin, RegressorMixin, BaseSequenceEstimator):
+    # Assigned, as built from shared parts (see SequenceClassifier).
+    __doc__ = """Recurrent network regressing whole sequences (many-to-one).
 
     The state at each sequence's last valid step feeds a linear output
     layer trained with mean squared error. ``y`` may be 1-D (one value per
     sequence) or 2-D (a vector per sequence).
-    """ + _CLASSIFIER_DOC_PARAMS.replace(
-        "    class_weight : dict, \"balanced\" or None, default=None\n", "") + """
+    """ + _CLASSIFIER_DOC_PARAMS.replace(_CLASS_WEIGHT_DOC, "") + """
     Attributes
     ----------
     n_features_in_ : int
@@ -123,4 +124,11 @@ class SequenceRegressor(RegressorMixin, BaseSequenceEstimator):
         (n_samples, n_outputs)."""
         check_is_fitted(self, "_net")
         out = self._forward_outputs(self._check_X(X, reset=False))
+        # float64 whatever the model's dtype, as scikit-learn's regressors.
+        out = out.astype(np.float64)
         return out[:, 0] if self._y_1d else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

@@ -39,11 +39,13 @@ def _as_documents(X):
 class _Streams:
     """Documents cut into ``n`` parallel streams for truncated BPTT.
 
-    The documents are laid end to end and cut into ``n`` contiguous
-    streams.  A chunk gives each stream its next ``length`` steps (input
-    character, next character) without crossing a document boundary; a
-    stream that reaches the end of a document starts the next one from a
-    zero state, exactly as if the documents were fed separately.
+    The documents are laid end to end and their input positions cut into
+    ``n`` contiguous ranges, one per stream: every (input character, next
+    character) pair inside a document belongs to exactly one stream (a
+    stream's last input reads its target across the cut).  A chunk gives
+    each stream its next ``length`` pairs without crossing a document
+    boundary; a stream that reaches the end of a document starts the next
+    one from a zero state, exactly as if the documents were fed separately.
     """
 
     def __init__(self, docs, n):
@@ -52,26 +54,28 @@ class _Streams:
         total = len(self.codes)
         n = max(1, min(int(n), total // 2))
         bounds = np.linspace(0, total, n + 1).astype(np.int64)
-        self.pos = bounds[:-1].copy()
-        self.end = bounds[1:].copy()
+        self.pos = bounds[:-1].copy()     # next input of each stream
+        self.end = bounds[1:].copy()      # its inputs end here (exclusive)
         self.reset = np.ones(n, bool)     # the stream starts a new state
 
     def next_chunk(self, length):
         """(streams, starts, counts) of the next chunk; streams empty at the
         end.  Advances the positions and marks streams whose document
         ended (their state restarts at zero)."""
+        last = len(self.doc_ends) - 1
         while True:
-            doc_end = self.doc_ends[np.searchsorted(self.doc_ends, self.pos,
-                                                    side="right")
-                                    .clip(max=len(self.doc_ends) - 1)]
-            stop = np.minimum(doc_end, self.end)
-            count = np.minimum(length, stop - self.pos - 1)
+            which = np.searchsorted(self.doc_ends, self.pos, side="right")
+            doc_end = self.doc_ends[which.clip(max=last)]
+            # A document's last character is a target, never an input.
+            stop = np.minimum(doc_end - 1, self.end)
+            count = np.minimum(length, stop - self.pos)
             # A stream with no pair left in its document moves on to the
-            # next document with a fresh state.
-            moved = (count <= 0) & (stop < self.end)
+            # next document, if it still owns inputs there, with a fresh
+            # state.
+            moved = (count <= 0) & (doc_end < self.end)
             if not moved.any():
                 break
-            self.pos[moved] = stop[moved]
+            self.pos[moved] = doc_end[moved]
             self.reset[moved] = True
         streams = np.flatnonzero(count > 0)
         starts = self.pos[streams].copy()
@@ -104,7 +108,9 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
     n_jobs, dtype
         As for ``SequenceClassifier``.
     batch_size : int, default=32
-        Parallel streams the text is cut into.
+        Parallel streams the text is cut into: contiguous stretches of
+        the documents laid end to end, each read from a zero state, which
+        restarts at every document boundary.
     tbptt_length : int, default=64
         Steps per truncated-BPTT chunk; one update per chunk.
     max_epochs : int, default=10
@@ -145,7 +151,8 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
 
     _per_step = True
     _parameter_constraints = {
-        **{k: v for k, v in BaseSequenceEstimator._parameter_constraints.items()
+        **{k: v for k, v in
+           BaseSequenceEstimator._parameter_constraints.items()
            if k != "bidirectional"},
         "tbptt_length": [Interval(Integral, 1, None, closed="left")],
         "max_time": [None, Interval(Real, 0, None, closed="neither")],
@@ -345,7 +352,8 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
             n = int(counts.sum())
             total += loss * n
             count += n
-            if train and self.verbose and time.perf_counter() - last_report > 10:
+            if (train and self.verbose
+                    and time.perf_counter() - last_report > 10):
                 last_report = time.perf_counter()
                 rate = (chars + count) / (last_report - started)
                 print(f"  {count:,} chars, loss {total / count:.4f}, "
@@ -426,8 +434,10 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
         if not isinstance(n_chars, Integral) or n_chars < 0:
             raise ValueError(f"n_chars must be a non-negative int, got "
                              f"{n_chars!r}")
-        if not isinstance(temperature, Real) or temperature < 0:
+        if not isinstance(temperature, Real) or not temperature >= 0:
             raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+        if not isinstance(prime, str):
+            raise TypeError(f"prime must be a str, got {type(prime).__name__}")
         net = self._net
         prime_codes = self._encode_text([prime])[0] if prime else \
             np.zeros(0, np.int64)
@@ -445,26 +455,57 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
         return "".join(vocab[c] for c in prime_codes) + \
             "".join(vocab[c] for c in out)
 
-    def _step_inputs(self, x, n_streams):
-        """Characters (a str of n_streams characters, or codes) as one-hot
-        rows."""
+    def _step_codes(self, x):
+        """Characters (a str, one per stream) or their codes as int64."""
         if isinstance(x, str):
-            if len(x) != n_streams or any(ch not in self._lookup for ch in x):
-                raise ValueError(f"step expects {n_streams} known characters, "
-                                 f"got {x!r}")
-            codes = np.array([self._lookup[ch] for ch in x])
-        else:
-            codes = np.asarray(x).reshape(-1)
+            unknown = sorted(set(x) - self._lookup.keys())
+            if unknown:
+                raise ValueError(f"step reads characters of vocabulary_; "
+                                 f"{''.join(unknown)!r} are not in it")
+            return np.array([self._lookup[ch] for ch in x], np.int64)
+        codes = np.asarray(x)
+        if codes.ndim != 1 or codes.dtype.kind not in "iu":
+            raise ValueError("step reads a str with one character per stream "
+                             "or a 1-D array of integer codes, got "
+                             f"{type(x).__name__} of shape {codes.shape}")
+        if codes.size and not (codes.min() >= 0 and
+                               codes.max() < self.n_features_in_):
+            raise ValueError(f"character codes must be in [0, "
+                             f"{self.n_features_in_}), got {codes.tolist()}")
+        return codes.astype(np.int64)
+
+    def _step_inputs(self, x, n_streams):
+        """One step of every stream as one-hot rows."""
+        codes = self._step_codes(x)
+        if len(codes) != n_streams:
+            raise ValueError(f"step expects one character for each of "
+                             f"{n_streams} streams, got {len(codes)}")
         rows = np.zeros((n_streams, self.n_features_in_), self._net.dtype)
         rows[np.arange(n_streams), codes] = 1
         return rows
 
     def step(self, x, state=None):
-        """Advance ``n_streams`` streams by one character each; returns the
-        next-character probabilities (n_streams, len(vocabulary_)) and the
-        state.  ``x`` is a str with one character per stream."""
-        if state is None and isinstance(x, str):
-            state = self.initial_state(len(x))
+        """Advance every stream by one character.
+
+        Parameters
+        ----------
+        x : str or array of int of shape (n_streams,)
+            The next character of each stream, or its code (its index in
+            ``vocabulary_``).
+        state : StreamState or None
+            The state returned by the previous call; None starts every
+            stream from zero.
+
+        Returns
+        -------
+        probabilities : ndarray of shape (n_streams, len(vocabulary_))
+            The distribution of each stream's next character.
+        state : StreamState
+            The state after this step (updated in place).
+        """
+        check_is_fitted(self, "_net")
+        if state is None:
+            state = self.initial_state(len(self._step_codes(x)))
         return super().step(x, state)
 
 
