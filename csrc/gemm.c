@@ -82,6 +82,22 @@ void SN_FN(sn_gemm_packed)(const SN_FN(sn_ukr) *u, real *restrict C,
                 u->fn(k, a, b, c, ldc, beta);
                 continue;
             }
+            if (4 * rows <= mr) {
+                /* A few rows: one row at a time, each straight into C
+                 * when the tile is full width. */
+                for (int64_t i = 0; i < rows; i++) {
+                    if (cols == nr) {
+                        u->row(k, a + i, mr, b, c + i * ldc, beta);
+                        continue;
+                    }
+                    u->row(k, a + i, mr, b, edge, 0);
+                    for (int64_t j = 0; j < cols; j++)
+                        c[i * ldc + j] = beta == 0 ? edge[j]
+                            : (beta == 1 ? c[i * ldc + j] + edge[j]
+                                         : beta * c[i * ldc + j] + edge[j]);
+                }
+                continue;
+            }
             u->fn(k, a, b, edge, nr, 0);
             for (int64_t i = 0; i < rows; i++)
                 for (int64_t j = 0; j < cols; j++) {

@@ -9,6 +9,11 @@
  *   read when beta == 0; beta == 1 adds without multiplying.  Each element
  *   is summed over p in increasing order, so its value does not depend on
  *   where the tile sits -- what keeps results identical across threads.
+ * Row kernel: the same for ONE row of a packed panel (Ap[p*mr], stride mr),
+ *   C (1, nr) = beta*C + Ap . Bp; used for edge tiles of at most mr/4 rows
+ *   (single-stream steps), where a full tile would waste most of its work.
+ *   Which rows fall in such an edge depends only on the matrix shape, never
+ *   on the thread count.
  */
 #ifndef SEQNET_GEMM_H
 #define SEQNET_GEMM_H
@@ -23,9 +28,14 @@ typedef void (*SN_FN(sn_ukr_fn))(int64_t k, const real *restrict Ap,
                                  const real *restrict Bp, real *restrict C,
                                  int64_t ldc, real beta);
 
+typedef void (*SN_FN(sn_row_fn))(int64_t k, const real *restrict Ap, int mr,
+                                 const real *restrict Bp, real *restrict C,
+                                 real beta);
+
 typedef struct {
     int mr, nr;
     SN_FN(sn_ukr_fn) fn;
+    SN_FN(sn_row_fn) row;
 } SN_FN(sn_ukr);
 
 extern const SN_FN(sn_ukr) SN_FN(sn_ukr_ref);

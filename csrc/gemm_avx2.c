@@ -17,4 +17,11 @@ static void SN_FN(ukr_avx2)(int64_t k, const real *restrict Ap,
     SN_UKR_BODY(MR)
 }
 
-const SN_FN(sn_ukr) SN_FN(sn_ukr_avx2) = {MR, 2 * VLEN, SN_FN(ukr_avx2)};
+static void SN_FN(row_avx2)(int64_t k, const real *restrict Ap, int mr,
+                             const real *restrict Bp, real *restrict C,
+                             real beta) {
+    SN_ROW_BODY
+}
+
+const SN_FN(sn_ukr) SN_FN(sn_ukr_avx2) = {MR, 2 * VLEN, SN_FN(ukr_avx2),
+                                          SN_FN(row_avx2)};

@@ -19,4 +19,11 @@ static void SN_FN(ukr_avx512)(int64_t k, const real *restrict Ap,
     SN_UKR_BODY(MR)
 }
 
-const SN_FN(sn_ukr) SN_FN(sn_ukr_avx512) = {MR, 2 * VLEN, SN_FN(ukr_avx512)};
+static void SN_FN(row_avx512)(int64_t k, const real *restrict Ap, int mr,
+                             const real *restrict Bp, real *restrict C,
+                             real beta) {
+    SN_ROW_BODY
+}
+
+const SN_FN(sn_ukr) SN_FN(sn_ukr_avx512) = {MR, 2 * VLEN, SN_FN(ukr_avx512),
+                                          SN_FN(row_avx512)};

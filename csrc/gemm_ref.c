@@ -31,4 +31,17 @@ static void SN_FN(ukr_ref)(int64_t k, const real *restrict Ap,
     }
 }
 
-const SN_FN(sn_ukr) SN_FN(sn_ukr_ref) = {MR, NR, SN_FN(ukr_ref)};
+static void SN_FN(row_ref)(int64_t k, const real *restrict Ap, int mr,
+                           const real *restrict Bp, real *restrict C,
+                           real beta) {
+    real acc[NR] = {0};
+    for (int64_t p = 0; p < k; p++)
+        for (int j = 0; j < NR; j++)
+            acc[j] += Ap[p * mr] * Bp[p * NR + j];
+    for (int j = 0; j < NR; j++)
+        C[j] = beta == 0 ? acc[j] : (beta == 1 ? C[j] + acc[j]
+                                                : beta * C[j] + acc[j]);
+}
+
+const SN_FN(sn_ukr) SN_FN(sn_ukr_ref) = {MR, NR, SN_FN(ukr_ref),
+                                         SN_FN(row_ref)};

@@ -244,23 +244,21 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
         if (n == 0 && !lp->barrier)
             break;
         /* Pack h_prev of the active rows (row b's previous state sits at
-         * its own time, so gather row by row). */
+         * its own time, so gather row by row); rows past n stay zero. */
         for (int64_t i0 = 0; i0 < n; i0 += mr) {
-            const real *src[SN_MAX_MR];
-            for (int i = 0; i < mr; i++) {
-                int64_t b = r0 + i0 + i;
-                if (b >= r0 + n)
-                    src[i] = NULL;
-                else if (s == 0)
-                    src[i] = r->h0 + b * H;
-                else
-                    src[i] = r->h + ((time_of(lengths, b, s, reverse) +
-                                      (reverse ? 1 : -1)) * B + b) * H;
-            }
             real *dst = Ap + i0 * H;
-            for (int64_t p = 0; p < H; p++)
-                for (int i = 0; i < mr; i++)
-                    dst[p * mr + i] = src[i] ? src[i][p] : 0;
+            const int64_t rows = SN_MIN((int64_t)mr, n - i0);
+            if (rows < mr)
+                memset(dst, 0, sizeof(real) * mr * H);
+            for (int64_t i = 0; i < rows; i++) {
+                const int64_t b = r0 + i0 + i;
+                const real *src =
+                    s == 0 ? r->h0 + b * H
+                           : r->h + ((time_of(lengths, b, s, reverse) +
+                                      (reverse ? 1 : -1)) * B + b) * H;
+                for (int64_t p = 0; p < H; p++)
+                    dst[p * mr + i] = src[p];
+            }
         }
         for (int q = 0; q < ngates; q++)
             SN_FN(sn_gemm_packed)(lp->u, rg + q * w, ngates * w, Ap,

@@ -84,4 +84,36 @@ typedef __m256 VEC;
         }                                                                     \
     }
 
+/* One row: four accumulator chains (two vectors, even and odd k) hide the
+ * FMA latency that a single row would otherwise wait on. */
+#define SN_ROW_BODY                                                           \
+    VEC e0 = VZERO(), e1 = VZERO(), o0 = VZERO(), o1 = VZERO();               \
+    int64_t p = 0;                                                            \
+    for (; p + 1 < k; p += 2) {                                               \
+        const VEC a = VSET1(Ap[p * mr]), b = VSET1(Ap[(p + 1) * mr]);         \
+        e0 = VFMA(a, VLOAD(Bp), e0);                                          \
+        e1 = VFMA(a, VLOAD(Bp + VLEN), e1);                                   \
+        o0 = VFMA(b, VLOAD(Bp + 2 * VLEN), o0);                               \
+        o1 = VFMA(b, VLOAD(Bp + 3 * VLEN), o1);                               \
+        Bp += 4 * VLEN;                                                       \
+    }                                                                         \
+    if (p < k) {                                                              \
+        const VEC a = VSET1(Ap[p * mr]);                                      \
+        e0 = VFMA(a, VLOAD(Bp), e0);                                          \
+        e1 = VFMA(a, VLOAD(Bp + VLEN), e1);                                   \
+    }                                                                         \
+    e0 = VADD(e0, o0);                                                        \
+    e1 = VADD(e1, o1);                                                        \
+    if (beta == 0) {                                                          \
+        VSTORE(C, e0);                                                        \
+        VSTORE(C + VLEN, e1);                                                 \
+    } else if (beta == 1) {                                                   \
+        VSTORE(C, VADD(VLOAD(C), e0));                                        \
+        VSTORE(C + VLEN, VADD(VLOAD(C + VLEN), e1));                          \
+    } else {                                                                  \
+        const VEC bv = VSET1(beta);                                           \
+        VSTORE(C, VFMA(bv, VLOAD(C), e0));                                    \
+        VSTORE(C + VLEN, VFMA(bv, VLOAD(C + VLEN), e1));                      \
+    }
+
 #endif
