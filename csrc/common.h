@@ -70,9 +70,15 @@ static inline int omp_get_num_threads(void) { return 1; }
 static inline int omp_get_max_threads(void) { return 1; }
 #endif
 
-/* Resolve the n_threads argument: <= 0 means the OpenMP default. */
+/* Resolve the n_threads argument: <= 0 means the OpenMP default.  A build
+ * without OpenMP runs everything on the calling thread. */
 static inline int sn_threads(int n_threads) {
+#ifdef _OPENMP
     return n_threads > 0 ? n_threads : omp_get_max_threads();
+#else
+    (void)n_threads;
+    return 1;
+#endif
 }
 
 #endif
