@@ -8,6 +8,8 @@ between those calls; all arithmetic is in ``csrc/``.
 Shapes follow the kernels: a batch is time-major ``(T, B, F)`` with its
 sequences sorted longest first and ``lengths`` non-increasing.
 """
+import math
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -37,7 +39,7 @@ class Buffers:
         self._flat = {}
 
     def get(self, name, shape, dtype=None):
-        n = int(np.prod(shape))
+        n = math.prod(shape)
         flat = self._flat.get(name)
         if flat is None or flat.size < n:
             flat = np.empty(max(n, 1), dtype or self.dtype)
@@ -83,10 +85,10 @@ class Network:
         self.n_outputs = int(n_outputs)
         self.dtype = np.dtype(dtype)
         self._layout = self._make_layout()
-        size = sum(int(np.prod(shape)) for _, shape, _ in self._layout)
+        size = sum(math.prod(shape) for _, shape, _ in self._layout)
         self.params = np.zeros(size, self.dtype)
         self.decay = np.concatenate(
-            [np.full(int(np.prod(shape)), decay, np.uint8)
+            [np.full(math.prod(shape), decay, np.uint8)
              for _, shape, decay in self._layout])
         self.views = self._carve(self.params)
 
@@ -130,7 +132,7 @@ class Network:
     def _carve(self, flat):
         views, offset = {}, 0
         for name, shape, _ in self._layout:
-            n = int(np.prod(shape))
+            n = math.prod(shape)
             views[name] = flat[offset:offset + n].reshape(shape)
             offset += n
         return views
