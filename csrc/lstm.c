@@ -56,15 +56,20 @@ static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
         forward_units(g, c, h, cp, rg, r->b, NULL, H, j0, j1, w, 0);
 }
 
-SN_INLINE void backward_units(const real *restrict g, const real *restrict c,
-                              const real *restrict cp,
+/* The gate blocks are passed as separate restrict pointers (gi, gf, gg,
+ * go; likewise their gradients) so that the loop vectorises. */
+SN_INLINE void backward_units(const real *restrict gi, const real *restrict gf,
+                              const real *restrict gc, const real *restrict go,
+                              const real *restrict c, const real *restrict cp,
                               const real *restrict dh,
-                              const real *restrict p, real *restrict dg,
-                              real *restrict dstep, real *restrict dhc,
-                              real *restrict dcc, int64_t H, int64_t j0,
-                              int64_t j1, const int peep, const int has_dh) {
+                              const real *restrict p, real *restrict di,
+                              real *restrict df, real *restrict dgc,
+                              real *restrict dgo, real *restrict dstep,
+                              real *restrict dhc, real *restrict dcc,
+                              int64_t H, int64_t j0, int64_t j1,
+                              const int peep, const int has_dh) {
     for (int64_t j = j0; j < j1; j++) {
-        real i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j];
+        real i = gi[j], f = gf[j], gg = gc[j], o = go[j];
         real dht = dhc[j];
         if (has_dh)
             dht += dh[j];
@@ -82,10 +87,14 @@ SN_INLINE void backward_units(const real *restrict g, const real *restrict c,
         if (peep)
             dcp += dai * p[j] + daf * p[H + j];
         dcc[j] = dcp;
-        dg[j] = dstep[j] = dai;
-        dg[H + j] = dstep[H + j] = daf;
-        dg[2 * H + j] = dstep[2 * H + j] = dag;
-        dg[3 * H + j] = dstep[3 * H + j] = dao;
+        di[j] = dai;
+        df[j] = daf;
+        dgc[j] = dag;
+        dgo[j] = dao;
+        dstep[j] = dai;
+        dstep[H + j] = daf;
+        dstep[2 * H + j] = dag;
+        dstep[3 * H + j] = dao;
     }
 }
 
@@ -97,15 +106,19 @@ static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
     const real *dh = r->dh ? r->dh + row * H : NULL;
     real *dg = r->dgates + row * 4 * H;
     real *dhc = r->dh_carry + b * H, *dcc = r->dc_carry + b * H;
-    const int peep = r->p != NULL;
-    if (peep && dh)
-        backward_units(g, c, cp, dh, r->p, dg, dstep, dhc, dcc, H, j0, j1, 1, 1);
-    else if (peep)
-        backward_units(g, c, cp, NULL, r->p, dg, dstep, dhc, dcc, H, j0, j1, 1, 0);
+#define SN_LSTM_BACKWARD(PEEP, HAS_DH)                                         \
+    backward_units(g, g + H, g + 2 * H, g + 3 * H, c, cp, dh, r->p, dg,       \
+                   dg + H, dg + 2 * H, dg + 3 * H, dstep, dhc, dcc, H, j0,    \
+                   j1, PEEP, HAS_DH)
+    if (r->p && dh)
+        SN_LSTM_BACKWARD(1, 1);
+    else if (r->p)
+        SN_LSTM_BACKWARD(1, 0);
     else if (dh)
-        backward_units(g, c, cp, dh, NULL, dg, dstep, dhc, dcc, H, j0, j1, 0, 1);
+        SN_LSTM_BACKWARD(0, 1);
     else
-        backward_units(g, c, cp, NULL, NULL, dg, dstep, dhc, dcc, H, j0, j1, 0, 0);
+        SN_LSTM_BACKWARD(0, 0);
+#undef SN_LSTM_BACKWARD
 }
 
 /* Peephole gradients: dp_i += da_i*c_prev, dp_f += da_f*c_prev,
