@@ -260,10 +260,14 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
                     dst[p * mr + i] = src[p];
             }
         }
-        for (int q = 0; q < ngates; q++)
-            SN_FN(sn_gemm_packed)(lp->u, rg + q * w, ngates * w, Ap,
-                                  lp->L->Up + q * gate_panels + j0 * H, 0, n,
-                                  w, H);
+        if (lp->barrier)   /* SPLIT_UNITS: this slice of every gate */
+            for (int q = 0; q < ngates; q++)
+                SN_FN(sn_gemm_packed)(lp->u, rg + q * w, ngates * w, Ap,
+                                      lp->L->Up + q * gate_panels + j0 * H, 0,
+                                      n, w, H);
+        else               /* all gates at once: rg[b] = h_prev[b] . U */
+            SN_FN(sn_gemm_packed)(lp->u, rg, ngates * H, Ap, lp->L->Up, 0, n,
+                                  ngates * H, H);
         for (int64_t b = r0; b < r0 + n; b++) {
             int64_t t = time_of(lengths, b, s, reverse);
             int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
@@ -340,12 +344,17 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     SN_FN(valid_rows_gemm)(r->gates, G, r->x, I, W, G, 0, G, I, L.nact, T, B,
                            L.gemm_ws, nt);
 
-    /* Each gate's columns of U in panels, once per call. */
-    const size_t gate_panels = (size_t)(H + SN_MAX_NR) * H;
-    for (int q = 0; q < ngates; q++)
-        SN_FN(sn_pack_b)(L.Up + q * gate_panels, r->U + q * H, G, 0, H, H, nr);
-
+    /* U in panels, once per call: whole rows of G columns when threads
+     * split the batch, each gate's columns apart when they split units. */
     const sn_plan plan = plan_threads(steps, B, H, G, mr, nr, nt);
+    const size_t gate_panels = (size_t)(H + SN_MAX_NR) * H;
+    if (plan.mode == SPLIT_UNITS)
+        for (int q = 0; q < ngates; q++)
+            SN_FN(sn_pack_b)(L.Up + q * gate_panels, r->U + q * H, G, 0, H, H,
+                             nr);
+    else
+        SN_FN(sn_pack_b)(L.Up, r->U, G, 0, H, G, nr);
+
     const SN_FN(loop) lp = {cell, r, u, &L, lengths, reverse, steps,
                             plan.mode == SPLIT_UNITS};
     #pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
