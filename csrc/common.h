@@ -36,6 +36,18 @@ typedef float real;
 #define SN_INLINE static inline
 #endif
 
+/* Element-wise loops (the cells' row functions) are compiled for AVX-512,
+ * AVX2 and baseline x86-64, the best picked once at load time by the
+ * loader's CPU check; the GEMM micro-kernels are dispatched by cpu.c
+ * instead, so that SEQNET_ISA can choose them. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    defined(__linux__) && !defined(SN_NO_CLONES)
+#define SN_CLONES \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SN_CLONES
+#endif
+
 #define SN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SN_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -19,7 +19,7 @@ SN_INLINE void forward_units(real *restrict h, const real *restrict rg,
         h[j] = sn_act(act, h[j] + rg[j - j0] + bias[j]);
 }
 
-static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
                         const real *rg, int64_t w) {
     real *h = r->h + (t * r->B + b) * r->H;
@@ -45,7 +45,7 @@ SN_INLINE void backward_units(const real *restrict h,
     }
 }
 
-static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+SN_CLONES static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                          int64_t tprev, int64_t j0, int64_t j1, real *dstep) {
     const int64_t row = t * r->B + b;
     const real *h = r->h + row * r->H;

@@ -29,7 +29,7 @@ SN_INLINE void forward_units(real *restrict g, real *restrict h,
     }
 }
 
-static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
                         const real *rg, int64_t w) {
     const int64_t H = r->H, row = t * r->B + b;
@@ -64,7 +64,7 @@ SN_INLINE void backward_units(const real *restrict g,
     }
 }
 
-static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+SN_CLONES static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                          int64_t tprev, int64_t j0, int64_t j1, real *dstep) {
     const int64_t H = r->H, row = t * r->B + b;
     const real *g = r->gates + row * 3 * H, *hn = r->hn + row * H;

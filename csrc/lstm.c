@@ -43,7 +43,7 @@ SN_INLINE void forward_units(real *restrict g, real *restrict c,
 
 /* Row b at time t, units [j0, j1): gates[t, b] holds x.W on entry and the
  * post-activation i f g o on exit; writes c[t, b] and h[t, b]. */
-static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
                         const real *rg, int64_t w) {
     const int64_t H = r->H, row = t * r->B + b;
@@ -98,7 +98,7 @@ SN_INLINE void backward_units(const real *restrict gi, const real *restrict gf,
     }
 }
 
-static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
+SN_CLONES static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                          int64_t tprev, int64_t j0, int64_t j1, real *dstep) {
     const int64_t H = r->H, row = t * r->B + b;
     const real *g = r->gates + row * 4 * H, *c = r->c + row * H;
