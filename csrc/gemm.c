@@ -65,50 +65,58 @@ void SN_FN(sn_pack_b)(real *restrict Bp, const real *restrict B, int64_t ldb,
     }
 }
 
+/* C tile = beta*C + edge, for the first rows x cols of an nr-wide edge. */
+static void SN_FN(merge_edge)(real *c, int64_t ldc, const real *edge, int nr,
+                              int64_t rows, int64_t cols, real beta) {
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) {
+            real v = edge[i * nr + j];
+            if (beta == 0)
+                c[i * ldc + j] = v;
+            else if (beta == 1)
+                c[i * ldc + j] += v;
+            else
+                c[i * ldc + j] = beta * c[i * ldc + j] + v;
+        }
+}
+
 void SN_FN(sn_gemm_packed)(const SN_FN(sn_ukr) *u, real *restrict C,
-                           int64_t ldc, const real *restrict Ap,
+                           int64_t ldc, const real *restrict A, int64_t lda,
                            const real *restrict Bp, real beta,
                            int64_t m, int64_t n, int64_t k) {
     const int mr = u->mr, nr = u->nr;
+    /* A(i, p) = A[i*rs + p*cs]; tile i0 starts at A + i0*tile_rs. */
+    const int64_t rs = lda ? lda : 1, cs = lda ? 1 : mr;
+    const int64_t tile_rs = lda ? lda : k;
     real edge[SN_MAX_MR * SN_MAX_NR];
     for (int64_t j0 = 0; j0 < n; j0 += nr) {
         const real *b = Bp + (size_t)(j0 / nr) * nr * k;
         int64_t cols = SN_MIN((int64_t)nr, n - j0);
         for (int64_t i0 = 0; i0 < m; i0 += mr) {
-            const real *a = Ap + (size_t)(i0 / mr) * mr * k;
+            const real *a = A + i0 * tile_rs;
             int64_t rows = SN_MIN((int64_t)mr, m - i0);
             real *c = C + i0 * ldc + j0;
             if (rows == mr && cols == nr) {
-                u->fn(k, a, b, c, ldc, beta);
-                continue;
-            }
-            if (4 * rows <= mr) {
-                /* A few rows: one row at a time, each straight into C
-                 * when the tile is full width. */
+                u->fn(k, a, rs, cs, b, c, ldc, beta);
+            } else if (rows == mr) {
+                u->fn(k, a, rs, cs, b, edge, nr, 0);
+                SN_FN(merge_edge)(c, ldc, edge, nr, rows, cols, beta);
+            } else if (lda || 4 * rows <= mr) {
+                /* A few rows, or rows an unpacked A does not have past m:
+                 * one row at a time. */
                 for (int64_t i = 0; i < rows; i++) {
                     if (cols == nr) {
-                        u->row(k, a + i, mr, b, c + i * ldc, beta);
-                        continue;
+                        u->row(k, a + i * rs, cs, b, c + i * ldc, beta);
+                    } else {
+                        u->row(k, a + i * rs, cs, b, edge, 0);
+                        SN_FN(merge_edge)(c + i * ldc, ldc, edge, nr, 1, cols,
+                                          beta);
                     }
-                    u->row(k, a + i, mr, b, edge, 0);
-                    for (int64_t j = 0; j < cols; j++)
-                        c[i * ldc + j] = beta == 0 ? edge[j]
-                            : (beta == 1 ? c[i * ldc + j] + edge[j]
-                                         : beta * c[i * ldc + j] + edge[j]);
                 }
-                continue;
+            } else {   /* packed panels are zero-padded past m */
+                u->fn(k, a, rs, cs, b, edge, nr, 0);
+                SN_FN(merge_edge)(c, ldc, edge, nr, rows, cols, beta);
             }
-            u->fn(k, a, b, edge, nr, 0);
-            for (int64_t i = 0; i < rows; i++)
-                for (int64_t j = 0; j < cols; j++) {
-                    real v = edge[i * nr + j];
-                    if (beta == 0)
-                        c[i * ldc + j] = v;
-                    else if (beta == 1)
-                        c[i * ldc + j] += v;
-                    else
-                        c[i * ldc + j] = beta * c[i * ldc + j] + v;
-                }
         }
     }
 }
@@ -158,8 +166,8 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
                 const real *b = trans_b ? Bm + j0 * ldb + p0 : Bm + p0 * ldb + j0;
                 SN_FN(sn_pack_a)(Ap, a, lda, trans_a, m, k, u->mr);
                 SN_FN(sn_pack_b)(Bp, b, ldb, trans_b, k, n, u->nr);
-                SN_FN(sn_gemm_packed)(u, c, ldc, Ap, Bp, p0 == 0 ? beta : 1,
-                                      m, n, k);
+                SN_FN(sn_gemm_packed)(u, c, ldc, Ap, 0, Bp,
+                                      p0 == 0 ? beta : 1, m, n, k);
             }
         }
     }

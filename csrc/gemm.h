@@ -2,18 +2,19 @@
  * gemm.h -- private GEMM pieces shared by the driver and the cell kernels.
  *
  * Micro-kernel contract (every ISA implements exactly this):
- *   C (mr, nr) = beta*C + Ap . Bp over k, where Ap is a packed panel of mr
- *   rows (Ap[p*mr + i] = A(i, p)) and Bp a packed panel of nr columns
+ *   C (mr, nr) = beta*C + A . Bp over k, where A(i, p) = A[i*rs + p*cs] --
+ *   a packed panel (rs = 1, cs = mr) or rows of a row-major matrix
+ *   (rs = lda, cs = 1) -- and Bp a packed panel of nr columns
  *   (Bp[p*nr + j] = B(p, j)).  C has row stride ldc.  The tile is always
  *   full: the driver routes edge tiles through a scratch tile.  C is never
  *   read when beta == 0; beta == 1 adds without multiplying.  Each element
  *   is summed over p in increasing order, so its value does not depend on
  *   where the tile sits -- what keeps results identical across threads.
- * Row kernel: the same for ONE row of a packed panel (Ap[p*mr], stride mr),
- *   C (1, nr) = beta*C + Ap . Bp; used for edge tiles of at most mr/4 rows
- *   (single-stream steps), where a full tile would waste most of its work.
- *   Which rows fall in such an edge depends only on the matrix shape, never
- *   on the thread count.
+ * Row kernel: the same for ONE row, A(p) = A[p*cs]: C (1, nr) = beta*C +
+ *   A . Bp; used for edge tiles of at most mr/4 packed rows (single-stream
+ *   steps), where a full tile would waste most of its work, and for the
+ *   edge rows of an unpacked A.  Which rows fall in an edge depends only on
+ *   the matrix shape, never on the thread count.
  */
 #ifndef SEQNET_GEMM_H
 #define SEQNET_GEMM_H
@@ -24,13 +25,14 @@
 #define SN_MAX_MR 16
 #define SN_MAX_NR 64
 
-typedef void (*SN_FN(sn_ukr_fn))(int64_t k, const real *restrict Ap,
+typedef void (*SN_FN(sn_ukr_fn))(int64_t k, const real *restrict A,
+                                 int64_t rs, int64_t cs,
                                  const real *restrict Bp, real *restrict C,
                                  int64_t ldc, real beta);
 
-typedef void (*SN_FN(sn_row_fn))(int64_t k, const real *restrict Ap, int mr,
-                                 const real *restrict Bp, real *restrict C,
-                                 real beta);
+typedef void (*SN_FN(sn_row_fn))(int64_t k, const real *restrict A,
+                                 int64_t cs, const real *restrict Bp,
+                                 real *restrict C, real beta);
 
 typedef struct {
     int mr, nr;
@@ -64,10 +66,11 @@ void SN_FN(sn_pack_a)(real *restrict Ap, const real *restrict A, int64_t lda,
 void SN_FN(sn_pack_b)(real *restrict Bp, const real *restrict B, int64_t ldb,
                       int trans, int64_t k, int64_t n, int nr);
 
-/* C (m, n) = beta*C + A . B on packed operands, serial.  Bp may start at any
- * panel boundary of a larger packed matrix. */
+/* C (m, n) = beta*C + A . B with B packed, serial.  A is packed panels
+ * (lda == 0) or a row-major matrix with row stride lda, read in place.  Bp
+ * may start at any panel boundary of a larger packed matrix. */
 void SN_FN(sn_gemm_packed)(const SN_FN(sn_ukr) *u, real *restrict C,
-                           int64_t ldc, const real *restrict Ap,
+                           int64_t ldc, const real *restrict A, int64_t lda,
                            const real *restrict Bp, real beta,
                            int64_t m, int64_t n, int64_t k);
 

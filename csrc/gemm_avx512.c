@@ -13,13 +13,14 @@
 
 #define MR 8
 
-static void SN_FN(ukr_avx512)(int64_t k, const real *restrict Ap,
+static void SN_FN(ukr_avx512)(int64_t k, const real *restrict A,
+                              int64_t rs, int64_t cs,
                               const real *restrict Bp, real *restrict C,
                               int64_t ldc, real beta) {
     SN_UKR_BODY(MR)
 }
 
-static void SN_FN(row_avx512)(int64_t k, const real *restrict Ap, int mr,
+static void SN_FN(row_avx512)(int64_t k, const real *restrict A, int64_t cs,
                              const real *restrict Bp, real *restrict C,
                              real beta) {
     SN_ROW_BODY

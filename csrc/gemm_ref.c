@@ -10,15 +10,15 @@
 #define MR 4
 #define NR 8
 
-static void SN_FN(ukr_ref)(int64_t k, const real *restrict Ap,
-                           const real *restrict Bp, real *restrict C,
-                           int64_t ldc, real beta) {
+static void SN_FN(ukr_ref)(int64_t k, const real *restrict A, int64_t rs,
+                           int64_t cs, const real *restrict Bp,
+                           real *restrict C, int64_t ldc, real beta) {
     real acc[MR][NR] = {{0}};
     for (int64_t p = 0; p < k; p++) {
-        const real *a = Ap + p * MR, *b = Bp + p * NR;
+        const real *b = Bp + p * NR;
         for (int i = 0; i < MR; i++)
             for (int j = 0; j < NR; j++)
-                acc[i][j] += a[i] * b[j];
+                acc[i][j] += A[i * rs + p * cs] * b[j];
     }
     for (int i = 0; i < MR; i++) {
         real *c = C + i * ldc;
@@ -31,13 +31,13 @@ static void SN_FN(ukr_ref)(int64_t k, const real *restrict Ap,
     }
 }
 
-static void SN_FN(row_ref)(int64_t k, const real *restrict Ap, int mr,
+static void SN_FN(row_ref)(int64_t k, const real *restrict A, int64_t cs,
                            const real *restrict Bp, real *restrict C,
                            real beta) {
     real acc[NR] = {0};
     for (int64_t p = 0; p < k; p++)
         for (int j = 0; j < NR; j++)
-            acc[j] += Ap[p * mr] * Bp[p * NR + j];
+            acc[j] += A[p * cs] * Bp[p * NR + j];
     for (int j = 0; j < NR; j++)
         C[j] = beta == 0 ? acc[j] : (beta == 1 ? C[j] + acc[j]
                                                 : beta * C[j] + acc[j]);

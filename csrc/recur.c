@@ -64,7 +64,7 @@ static size_t SN_FN(carve)(SN_FN(layout) *L, char *base,
         if (cell->has_c)
             L->dc_carry = sn_take(&a, r * B * H);
         L->dfirst = sn_take(&a, r * B * G);
-        L->thread_bytes = sn_round_up(r * (B + SN_MAX_MR) * G);
+        L->thread_bytes = 0;   /* the backward loop reads dstep in place */
     }
     L->thread = sn_take(&a, L->thread_bytes * nt);
     L->gemm_ws = sn_take(&a, sn_gemm_workspace_size(nt));
@@ -243,31 +243,42 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
         const int64_t n = own_rows(lp->L->nact[s], r0, r1);
         if (n == 0 && !lp->barrier)
             break;
-        /* Pack h_prev of the active rows (row b's previous state sits at
-         * its own time, so gather row by row); rows past n stay zero. */
-        for (int64_t i0 = 0; i0 < n; i0 += mr) {
-            real *dst = Ap + i0 * H;
-            const int64_t rows = SN_MIN((int64_t)mr, n - i0);
-            if (rows < mr)
-                memset(dst, 0, sizeof(real) * mr * H);
-            for (int64_t i = 0; i < rows; i++) {
-                const int64_t b = r0 + i0 + i;
-                const real *src =
-                    s == 0 ? r->h0 + b * H
-                           : r->h + ((time_of(lengths, b, s, reverse) +
-                                      (reverse ? 1 : -1)) * B + b) * H;
-                for (int64_t p = 0; p < H; p++)
-                    dst[p * mr + i] = src[p];
+        /* h_prev of the active rows.  Forwards they sit side by side at
+         * time s - 1 (or in h0) and are read in place; in reverse each row's
+         * previous state is at its own time, so they are gathered into
+         * packed panels (rows past n stay zero). */
+        const real *A;
+        int64_t lda;
+        if (!reverse) {
+            A = (s == 0 ? r->h0 : r->h + (s - 1) * B * H) + r0 * H;
+            lda = H;
+        } else {
+            for (int64_t i0 = 0; i0 < n; i0 += mr) {
+                real *dst = Ap + i0 * H;
+                const int64_t rows = SN_MIN((int64_t)mr, n - i0);
+                if (rows < mr)
+                    memset(dst, 0, sizeof(real) * mr * H);
+                for (int64_t i = 0; i < rows; i++) {
+                    const int64_t b = r0 + i0 + i;
+                    const real *src =
+                        s == 0 ? r->h0 + b * H
+                               : r->h + ((time_of(lengths, b, s, 1) + 1) * B +
+                                         b) * H;
+                    for (int64_t p = 0; p < H; p++)
+                        dst[p * mr + i] = src[p];
+                }
             }
+            A = Ap;
+            lda = 0;
         }
         if (lp->barrier)   /* SPLIT_UNITS: this slice of every gate */
             for (int q = 0; q < ngates; q++)
-                SN_FN(sn_gemm_packed)(lp->u, rg + q * w, ngates * w, Ap,
+                SN_FN(sn_gemm_packed)(lp->u, rg + q * w, ngates * w, A, lda,
                                       lp->L->Up + q * gate_panels + j0 * H, 0,
                                       n, w, H);
         else               /* all gates at once: rg[b] = h_prev[b] . U */
-            SN_FN(sn_gemm_packed)(lp->u, rg, ngates * H, Ap, lp->L->Up, 0, n,
-                                  ngates * H, H);
+            SN_FN(sn_gemm_packed)(lp->u, rg, ngates * H, A, lda, lp->L->Up, 0,
+                                  n, ngates * H, H);
         for (int64_t b = r0; b < r0 + n; b++) {
             int64_t t = time_of(lengths, b, s, reverse);
             int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
@@ -282,14 +293,12 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
 
 /* The backward time loop for rows [r0, r1) and units [j0, j1). */
 static void SN_FN(backward_span)(const SN_FN(loop) *lp, int64_t r0,
-                                 int64_t r1, int64_t j0, int64_t j1,
-                                 char *scratch) {
+                                 int64_t r1, int64_t j0, int64_t j1) {
     const SN_FN(sn_cell) *cell = lp->cell;
     SN_FN(sn_rnn) *r = lp->r;
     const int64_t B = r->B, H = r->H, G = r->G, *lengths = lp->lengths;
     const int reverse = lp->reverse;
     const int64_t w = j1 - j0;
-    real *Ap = (real *)scratch;
     const real *UTp = lp->L->Up + j0 * G;   /* these units' columns */
     for (int64_t s = lp->steps - 1; s >= 0; s--) {
         const int64_t n = own_rows(lp->L->nact[s], r0, r1);
@@ -304,8 +313,8 @@ static void SN_FN(backward_span)(const SN_FN(loop) *lp, int64_t r0,
         if (lp->barrier) {
             #pragma omp barrier
         }
-        SN_FN(sn_pack_a)(Ap, dstep + r0 * G, G, 0, n, G, lp->u->mr);
-        SN_FN(sn_gemm_packed)(lp->u, r->dh_carry + r0 * H + j0, H, Ap, UTp,
+        SN_FN(sn_gemm_packed)(lp->u, r->dh_carry + r0 * H + j0, H,
+                              dstep + r0 * G, G, UTp,
                               cell->direct_dh ? 1 : 0, n, w, G);
     }
 }
@@ -432,17 +441,15 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
                             plan.mode == SPLIT_UNITS};
     #pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
     {
-        const int tid = omp_get_thread_num();
-        char *mine = L.thread + L.thread_bytes * tid;
         if (plan.mode == SPLIT_ROWS) {
             #pragma omp for schedule(dynamic, 1)
             for (int64_t r0 = 0; r0 < B; r0 += plan.chunk)
                 SN_FN(backward_span)(&lp, r0, SN_MIN(B, r0 + plan.chunk), 0,
-                                     H, mine);
+                                     H);
         } else {
             int64_t j0, j1;
-            unit_slice(plan.threads, tid, H, nr, &j0, &j1);
-            SN_FN(backward_span)(&lp, 0, B, j0, j1, mine);
+            unit_slice(plan.threads, omp_get_thread_num(), H, nr, &j0, &j1);
+            SN_FN(backward_span)(&lp, 0, B, j0, j1);
         }
     }
 

@@ -52,21 +52,24 @@ typedef __m256 VEC;
 #endif
 
 /* The body every SIMD micro-kernel shares: an MR x (2*VLEN) tile, two
- * vectors of B per k and one broadcast of A per row, accumulated with FMA
- * in increasing k; then C = acc, C += acc or C = beta*C + acc. */
+ * vectors of B per k and one broadcast of A(i, p) = A[i*rs + p*cs] per row,
+ * accumulated with FMA in increasing k; then C = acc, C += acc or
+ * C = beta*C + acc. */
 #define SN_UKR_BODY(MR)                                                       \
     VEC acc[MR][2];                                                           \
-    for (int i = 0; i < MR; i++)                                              \
+    const real *arow[MR];                                                     \
+    for (int i = 0; i < MR; i++) {                                            \
         acc[i][0] = acc[i][1] = VZERO();                                      \
-    for (int64_t p = 0; p < k; p++) {                                         \
+        arow[i] = A + i * rs;                                                 \
+    }                                                                         \
+    for (int64_t p = 0, off = 0; p < k; p++, off += cs) {                     \
         const VEC b0 = VLOAD(Bp), b1 = VLOAD(Bp + VLEN);                      \
         _Pragma("GCC unroll 16")                                              \
         for (int i = 0; i < MR; i++) {                                        \
-            const VEC a = VSET1(Ap[i]);                                       \
+            const VEC a = VSET1(arow[i][off]);                                \
             acc[i][0] = VFMA(a, b0, acc[i][0]);                               \
             acc[i][1] = VFMA(a, b1, acc[i][1]);                               \
         }                                                                     \
-        Ap += MR;                                                             \
         Bp += 2 * VLEN;                                                       \
     }                                                                         \
     for (int i = 0; i < MR; i++) {                                            \
@@ -90,7 +93,7 @@ typedef __m256 VEC;
     VEC e0 = VZERO(), e1 = VZERO(), o0 = VZERO(), o1 = VZERO();               \
     int64_t p = 0;                                                            \
     for (; p + 1 < k; p += 2) {                                               \
-        const VEC a = VSET1(Ap[p * mr]), b = VSET1(Ap[(p + 1) * mr]);         \
+        const VEC a = VSET1(A[p * cs]), b = VSET1(A[(p + 1) * cs]);         \
         e0 = VFMA(a, VLOAD(Bp), e0);                                          \
         e1 = VFMA(a, VLOAD(Bp + VLEN), e1);                                   \
         o0 = VFMA(b, VLOAD(Bp + 2 * VLEN), o0);                               \
@@ -98,7 +101,7 @@ typedef __m256 VEC;
         Bp += 4 * VLEN;                                                       \
     }                                                                         \
     if (p < k) {                                                              \
-        const VEC a = VSET1(Ap[p * mr]);                                      \
+        const VEC a = VSET1(A[p * cs]);                                       \
         e0 = VFMA(a, VLOAD(Bp), e0);                                          \
         e1 = VFMA(a, VLOAD(Bp + VLEN), e1);                                   \
     }                                                                         \
