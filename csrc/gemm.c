@@ -10,6 +10,7 @@
  */
 #include <string.h>
 #include "gemm.h"
+#include "team.h"
 
 /* Blocks sized for a 32-48 KiB L1 and a 1-2 MiB L2 per core: a KC x nr
  * panel of B stays in L1 while an MC x KC block of A stays in L2. */
@@ -17,7 +18,7 @@
 #define MC 96
 #define NC 384
 /* Below this many multiply-adds a second thread costs more than it saves. */
-#define SN_GEMM_MIN_PARALLEL (1 << 18)
+#define SN_GEMM_MIN_PARALLEL (1 << 20)
 
 const SN_FN(sn_ukr) *SN_FN(sn_ukr_get)(void) {
     switch (sn_isa_current()) {
@@ -144,11 +145,13 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
         nt = 1;
     nt = (int)SN_MIN((int64_t)nt, jobs);
 
+    sn_team team;
+    nt = sn_team_begin(&team, nt);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         real *Ap = (real *)(ws + per_thread * omp_get_thread_num());
         real *Bp = Ap + sn_packed_size(MC, KC, SN_MAX_MR);
-        #pragma omp for schedule(dynamic, 1)
+        #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t job = 0; job < jobs; job++) {
             int64_t i0 = (job / njobs) * MC, j0 = (job % njobs) * NC;
             int64_t m = SN_MIN((int64_t)MC, M - i0);
@@ -170,7 +173,9 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
                                       p0 == 0 ? beta : 1, m, n, k);
             }
         }
+        sn_team_finish(&team, omp_get_thread_num());
     }
+    sn_team_end(&team);
 }
 
 #if !SN_DOUBLE

@@ -18,6 +18,7 @@
  */
 #include <math.h>
 #include "common.h"
+#include "team.h"
 
 static double SN_FN(norm2)(const real *g, int64_t n) {
     double s = 0;
@@ -57,39 +58,46 @@ int SN_FN(sn_optim_step)(real *param, real *grad, real *state,
     real *s1 = state, *s2 = state + n;
     const int kind = cfg->kind;
 
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t i = 0; i < n; i++) {
-        real g = grad[i] * scale, p = param[i];
-        if (decay && decay[i])
-            g += l1 * (p > 0 ? 1 : (p < 0 ? -1 : 0)) + l2 * p;
-        grad[i] = g;
-        switch (kind) {
-        case SN_SGD:
-            p -= lr * g;
-            break;
-        case SN_MOMENTUM:
-            s1[i] = mu * s1[i] + g;
-            p -= lr * s1[i];
-            break;
-        case SN_NESTEROV:
-            s1[i] = mu * s1[i] + g;
-            p -= lr * (g + mu * s1[i]);
-            break;
-        case SN_ADAGRAD:
-            s1[i] += g * g;
-            p -= lr * g / (sqrt(s1[i]) + eps);
-            break;
-        case SN_RMSPROP:
-            s1[i] = rho * s1[i] + (1 - rho) * g * g;
-            p -= lr * g / (sqrt(s1[i]) + eps);
-            break;
-        default: /* SN_ADAM */
-            s1[i] = b1 * s1[i] + (1 - b1) * g;
-            s2[i] = b2 * s2[i] + (1 - b2) * g * g;
-            p -= lr * (s1[i] / c1) / (sqrt(s2[i] / c2) + eps);
-            break;
+    sn_team team;
+    const int nteam = sn_team_begin(&team, nt);
+    #pragma omp parallel num_threads(nteam) if (nteam > 1)
+    {
+        #pragma omp for schedule(static) nowait
+        for (int64_t i = 0; i < n; i++) {
+            real g = grad[i] * scale, p = param[i];
+            if (decay && decay[i])
+                g += l1 * (p > 0 ? 1 : (p < 0 ? -1 : 0)) + l2 * p;
+            grad[i] = g;
+            switch (kind) {
+            case SN_SGD:
+                p -= lr * g;
+                break;
+            case SN_MOMENTUM:
+                s1[i] = mu * s1[i] + g;
+                p -= lr * s1[i];
+                break;
+            case SN_NESTEROV:
+                s1[i] = mu * s1[i] + g;
+                p -= lr * (g + mu * s1[i]);
+                break;
+            case SN_ADAGRAD:
+                s1[i] += g * g;
+                p -= lr * g / (sqrt(s1[i]) + eps);
+                break;
+            case SN_RMSPROP:
+                s1[i] = rho * s1[i] + (1 - rho) * g * g;
+                p -= lr * g / (sqrt(s1[i]) + eps);
+                break;
+            default: /* SN_ADAM */
+                s1[i] = b1 * s1[i] + (1 - b1) * g;
+                s2[i] = b2 * s2[i] + (1 - b2) * g * g;
+                p -= lr * (s1[i] / c1) / (sqrt(s2[i] / c2) + eps);
+                break;
+            }
+            param[i] = p;
         }
-        param[i] = p;
+        sn_team_finish(&team, omp_get_thread_num());
     }
+    sn_team_end(&team);
     return SN_OK;
 }

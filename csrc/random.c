@@ -7,6 +7,7 @@
  * way back.
  */
 #include "common.h"
+#include "team.h"
 
 static inline uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -33,9 +34,16 @@ int SN_FN(sn_dropout)(real *a, int64_t n, double rate, uint64_t seed,
         return SN_OK;
     const real keep_scale = (real)(1 / (1 - rate));
     const int nt = n < (1 << 15) ? 1 : sn_threads(n_threads);
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t i = 0; i < n; i++)
-        a[i] = sn_uniform(seed, stream, (uint64_t)i) < rate ? 0
-                                                             : a[i] * keep_scale;
+    sn_team team;
+    const int nteam = sn_team_begin(&team, nt);
+    #pragma omp parallel num_threads(nteam) if (nteam > 1)
+    {
+        #pragma omp for schedule(static) nowait
+        for (int64_t i = 0; i < n; i++)
+            a[i] = sn_uniform(seed, stream, (uint64_t)i) < rate
+                       ? 0 : a[i] * keep_scale;
+        sn_team_finish(&team, omp_get_thread_num());
+    }
+    sn_team_end(&team);
     return SN_OK;
 }

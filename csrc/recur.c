@@ -19,6 +19,7 @@
 #include <string.h>
 #include "gemm.h"
 #include "recur.h"
+#include "team.h"
 
 /* Below this many multiply-adds in the whole loop, starting threads costs
  * more than they save. */
@@ -366,21 +367,27 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
 
     const SN_FN(loop) lp = {cell, r, u, &L, lengths, reverse, steps,
                             plan.mode == SPLIT_UNITS};
-    #pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
+    sn_team team;
+    const int nteam = sn_team_begin(&team, plan.threads);
+    if (plan.mode == SPLIT_UNITS)
+        team.size = 1;   /* a barrier every step: no lag to measure */
+    #pragma omp parallel num_threads(nteam) if (nteam > 1)
     {
         const int tid = omp_get_thread_num();
         char *mine = L.thread + L.thread_bytes * tid;
         if (plan.mode == SPLIT_ROWS) {
-            #pragma omp for schedule(dynamic, 1)
+            #pragma omp for schedule(dynamic, 1) nowait
             for (int64_t r0 = 0; r0 < B; r0 += plan.chunk)
                 SN_FN(forward_span)(&lp, r0, SN_MIN(B, r0 + plan.chunk), 0, H,
                                     mine);
+            sn_team_finish(&team, tid);
         } else {
             int64_t j0, j1;
-            unit_slice(plan.threads, tid, H, nr, &j0, &j1);
+            unit_slice(nteam, tid, H, nr, &j0, &j1);
             SN_FN(forward_span)(&lp, 0, B, j0, j1, mine);
         }
     }
+    sn_team_end(&team);
 
     /* The final state is the output at each row's last valid step. */
     for (int64_t b = 0; b < B; b++) {
@@ -439,19 +446,25 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     const sn_plan plan = plan_threads(steps, B, H, G, mr, nr, nt);
     const SN_FN(loop) lp = {cell, r, u, &L, lengths, reverse, steps,
                             plan.mode == SPLIT_UNITS};
-    #pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
+    sn_team team;
+    const int nteam = sn_team_begin(&team, plan.threads);
+    if (plan.mode == SPLIT_UNITS)
+        team.size = 1;   /* a barrier every step: no lag to measure */
+    #pragma omp parallel num_threads(nteam) if (nteam > 1)
     {
         if (plan.mode == SPLIT_ROWS) {
-            #pragma omp for schedule(dynamic, 1)
+            #pragma omp for schedule(dynamic, 1) nowait
             for (int64_t r0 = 0; r0 < B; r0 += plan.chunk)
                 SN_FN(backward_span)(&lp, r0, SN_MIN(B, r0 + plan.chunk), 0,
                                      H);
+            sn_team_finish(&team, omp_get_thread_num());
         } else {
             int64_t j0, j1;
-            unit_slice(plan.threads, omp_get_thread_num(), H, nr, &j0, &j1);
+            unit_slice(nteam, omp_get_thread_num(), H, nr, &j0, &j1);
             SN_FN(backward_span)(&lp, 0, B, j0, j1);
         }
     }
+    sn_team_end(&team);
 
     memcpy(dh0, L.dh_carry, sizeof(real) * B * H);
     if (cell->has_c)

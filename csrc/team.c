@@ -1,0 +1,79 @@
+/*
+ * team.c -- how many threads a parallel region gets: the number asked for,
+ * or one while the machine's other cores are busy.
+ *
+ * An OpenMP region ends when its last thread arrives, and a thread whose
+ * core is taken by another process arrives a scheduler time slice late --
+ * milliseconds, far more than a second thread saves on most regions here.
+ * So every region records when each thread finished its share; when the
+ * last one came in much later than the first had finished all it could
+ * take (the work is handed out dynamically, so an on-time thread takes
+ * everything a late one leaves), the following regions run on one thread,
+ * for a number of calls that doubles while the contention lasts.  A region
+ * with the full team that runs clean halves it again.  Results never depend
+ * on the team size (threads only split disjoint outputs), so this changes
+ * speed, never bits.
+ */
+#include <time.h>
+#include "team.h"
+
+#if defined(__STDC_NO_ATOMICS__)
+static int backoff_left, backoff_len;
+#define LOAD(x) (x)
+#define STORE(x, v) ((x) = (v))
+#else
+#include <stdatomic.h>
+static atomic_int backoff_left, backoff_len;
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+#define STORE(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
+#endif
+
+/* A late thread this much (seconds) and half the first thread's busy time
+ * behind marks contention; the longest back-off, in regions. */
+#define SN_LATE_SECONDS 1e-4
+#define SN_BACKOFF_MAX 1024
+
+double sn_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int sn_team_begin(sn_team *team, int want) {
+    team->size = 1;
+    if (want <= 1)
+        return 1;
+    int left = LOAD(backoff_left);
+    if (left > 0) {
+        STORE(backoff_left, left - 1);
+        return 1;
+    }
+    team->size = want < SN_TEAM_MAX ? want : SN_TEAM_MAX;
+    team->start = sn_now();
+    return team->size;
+}
+
+void sn_team_finish(sn_team *team, int tid) {
+    if (team->size > 1 && tid < team->size)
+        team->finish[tid] = sn_now();
+}
+
+void sn_team_end(const sn_team *team) {
+    if (team->size <= 1)
+        return;
+    double first = team->finish[0], last = team->finish[0];
+    for (int i = 1; i < team->size; i++) {
+        first = team->finish[i] < first ? team->finish[i] : first;
+        last = team->finish[i] > last ? team->finish[i] : last;
+    }
+    const double lag = last - first;
+    int len = LOAD(backoff_len);
+    if (lag > SN_LATE_SECONDS && lag > 0.5 * (first - team->start)) {
+        len = len < 8 ? 8 : (2 * len > SN_BACKOFF_MAX ? SN_BACKOFF_MAX
+                                                         : 2 * len);
+        STORE(backoff_len, len);
+        STORE(backoff_left, len);
+    } else if (len > 0) {
+        STORE(backoff_len, len / 2);
+    }
+}
