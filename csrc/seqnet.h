@@ -78,6 +78,10 @@ int sn_set_isa(int isa);
 const char *sn_isa_name(int isa);
 int sn_has_openmp(void);
 int sn_max_threads(void);
+/* Parallel regions fall back to one thread while other processes hold the
+ * cores (team.c); 0 turns that off, so that thread-count tests really run
+ * the threads they ask for.  On by default. */
+void sn_set_adaptive_threads(int on);
 
 /* ---- GEMM (gemm.c) ----
  * C (M, N) = beta*C + op(A) . op(B), op(A) (M, K), op(B) (K, N).

@@ -17,6 +17,8 @@
 #include <time.h>
 #include "team.h"
 
+static int adaptive = 1;
+
 #if defined(__STDC_NO_ATOMICS__)
 static int backoff_left, backoff_len;
 #define LOAD(x) (x)
@@ -39,11 +41,17 @@ double sn_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void sn_set_adaptive_threads(int on) {
+    adaptive = on != 0;
+    STORE(backoff_left, 0);
+    STORE(backoff_len, 0);
+}
+
 int sn_team_begin(sn_team *team, int want) {
     team->size = 1;
     if (want <= 1)
         return 1;
-    int left = LOAD(backoff_left);
+    int left = adaptive ? LOAD(backoff_left) : 0;
     if (left > 0) {
         STORE(backoff_left, left - 1);
         return 1;

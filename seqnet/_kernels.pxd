@@ -72,6 +72,7 @@ cdef extern from "seqnet.h" nogil:
     const char *sn_isa_name(int isa)
     int sn_has_openmp()
     int sn_max_threads()
+    void sn_set_adaptive_threads(int on)
 
     size_t sn_gemm_workspace_size(int n_threads)
     int sn_gemm_f32(float *C, int64_t ldc, const float *A, int64_t lda,

@@ -107,6 +107,12 @@ def max_threads():
     return sn_max_threads()
 
 
+def set_adaptive_threads(bint on):
+    """Let parallel regions drop to one thread while other processes hold
+    the cores (the default), or always use the threads asked for."""
+    sn_set_adaptive_threads(on)
+
+
 # ------------------------------------------------------------------ GEMM
 
 def gemm_workspace_size(int n_threads=0):
