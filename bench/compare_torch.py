@@ -1,0 +1,663 @@
+#!/usr/bin/env python
+"""seqnet against PyTorch on the configurations of issue 5, in one process.
+
+For every configuration, cell (LSTM, GRU) and mode (train step, inference)
+both libraries run the same shapes in float32, interleaved -- a block of
+seqnet calls, then a block of PyTorch calls, then the next repetition, the
+thread counts interleaved inside each repetition and the order of the two
+libraries swapped every repetition -- so that the noise of a shared machine
+lands on both.  Reported: the median time per call, the spread of the
+blocks, seqnet's GFLOP/s, and the median of the per-repetition ratios
+seqnet/torch against the issue's targets.
+
+What is timed
+-------------
+train step  forward over the whole sequence, softmax cross-entropy (at every
+            step for "char", on the last step otherwise), backward, plain
+            SGD update of every parameter.
+              seqnet: ``_step`` of a fitted SequenceTagger ("char") or
+              SequenceClassifier (the others) -- the very call ``fit`` makes
+              per batch: Network.forward, _kernels.softmax_xent,
+              Network.backward, _kernels.optim_step, buffers preallocated.
+              torch:  nn.LSTM/nn.GRU (time-major) + nn.Linear +
+              F.cross_entropy + backward + torch.optim.SGD.
+inference   forward over the sequence and the softmax head.
+              seqnet: the body of ``_forward_outputs`` (what predict runs
+              per batch): Network.forward + the head's softmax_xent.
+              torch:  the same modules under torch.no_grad() + softmax.
+Both start from the same weights (seqnet's initialisation copied into the
+torch modules); the script checks once that their inference outputs agree.
+
+FLOP count (stated, nominal): a layer with I inputs and H units has gate
+width G*H (G = 4 LSTM, 3 GRU); its forward gate GEMMs cost
+2 * T * B * (I + H) * G*H flops.  Inference = the sum over layers; a train
+step = 3 x that (forward; dgates.W^T/U^T; x^T.dgates and h^T.dgates).  The
+output layer and the element-wise gate maths are not counted; seqnet skips
+the input gradient of the first layer, so its true train count is a little
+lower.  %peak divides by --peak GFLOP/s per core times the thread count.
+
+Run from the repository root after ``pip install .`` (and
+``pip install torch==2.13.0``)::
+
+    python bench/compare_torch.py                  # everything (~5 min)
+    python bench/compare_torch.py --quick          # smoke run
+    python bench/compare_torch.py --configs medium,large --threads 1 --reps 15
+
+``SEQNET_ISA=avx2`` (or ``ref``) forces seqnet's GEMM micro-kernel path.
+Both libraries share one OpenMP runtime (a process loads one libgomp.so.1):
+by default PyTorch's own, ``--openmp system`` the system's.  The machine's
+other load shows in the "issue" column (PyTorch's times when the targets
+were set) and in the spread of the blocks.
+"""
+import argparse
+import gc
+import os
+import platform
+import sys
+import time
+import warnings
+
+# Run as a script from the repository root, the source tree (without the
+# compiled kernels) must not shadow the installed package.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _ROOT]
+
+import numpy as np  # noqa: E402
+
+# Imported by _load_libraries: the order decides which OpenMP runtime the
+# process gets (see --openmp).
+seqnet = SequenceClassifier = SequenceTagger = _kernels = None
+
+CONFIGS = {
+    # name: layers, I, H, B, T, classes, loss at every step?, modes
+    "char": dict(layers=2, I=65, H=200, B=32, T=50, K=65, per_step=True,
+                 modes=("train", "infer")),
+    "small": dict(layers=1, I=16, H=64, B=64, T=100, K=10, per_step=False,
+                  modes=("train", "infer")),
+    "medium": dict(layers=1, I=128, H=256, B=64, T=100, K=10,
+                   per_step=False, modes=("train", "infer")),
+    "large": dict(layers=1, I=512, H=1024, B=32, T=50, K=10, per_step=False,
+                  modes=("train", "infer")),
+    "latency": dict(layers=1, I=32, H=128, B=1, T=100, K=10, per_step=False,
+                    modes=("infer",)),
+    "throughput": dict(layers=1, I=32, H=128, B=256, T=100, K=10,
+                       per_step=False, modes=("infer",)),
+}
+
+# Issue 5's targets: ("ratio", r) is seqnet/torch <= r in the same run;
+# ("ms", t) is seqnet's own time <= t milliseconds.
+TARGETS = {
+    ("char", "lstm", "train"): ("ratio", 0.7),
+    ("char", "lstm", "infer"): ("ratio", 1.0),
+    ("char", "gru", "train"): ("ratio", 0.6),
+    ("char", "gru", "infer"): ("ratio", 0.8),
+    ("small", "lstm", "train"): ("ratio", 0.6),
+    ("small", "lstm", "infer"): ("ratio", 0.75),
+    ("small", "gru", "train"): ("ratio", 0.3),
+    ("small", "gru", "infer"): ("ratio", 0.35),
+    ("medium", "lstm", "train"): ("ratio", 0.8),
+    ("medium", "lstm", "infer"): ("ratio", 1.0),
+    ("medium", "gru", "train"): ("ratio", 0.7),
+    ("medium", "gru", "infer"): ("ratio", 0.75),
+    ("large", "lstm", "train"): ("ratio", 0.9),
+    ("large", "lstm", "infer"): ("ratio", 1.0),
+    ("large", "gru", "train"): ("ratio", 0.7),
+    ("large", "gru", "infer"): ("ratio", 0.7),
+    ("latency", "lstm", "infer"): ("ms", 0.2),
+    ("latency", "gru", "infer"): ("ms", 0.2),
+    ("throughput", "lstm", "infer"): ("ratio", 0.9),
+    ("throughput", "gru", "infer"): ("ratio", 0.6),
+}
+
+# PyTorch's times in the issue (ms at 1 thread, 2 threads), to tell how far
+# this run's machine state is from the one the targets were set on.
+TORCH_REFERENCE = {
+    ("char", "lstm", "train"): (66, 38),
+    ("char", "lstm", "infer"): (14.5, 11.6),
+    ("char", "gru", "train"): (62, 49), ("char", "gru", "infer"): (16, 17),
+    ("small", "lstm", "train"): (13.5, 9.1),
+    ("small", "lstm", "infer"): (3.2, 3.1),
+    ("small", "gru", "train"): (29, 34), ("small", "gru", "infer"): (6.7, 7.5),
+    ("medium", "lstm", "train"): (164, 87),
+    ("medium", "lstm", "infer"): (38, 22),
+    ("medium", "gru", "train"): (148, 96),
+    ("medium", "gru", "infer"): (42, 35),
+    ("large", "lstm", "train"): (550, 304),
+    ("large", "lstm", "infer"): (153, 88),
+    ("large", "gru", "train"): (595, 290),
+    ("large", "gru", "infer"): (190, 113),
+    ("latency", "lstm", "infer"): (0.92, 0.98),
+    ("latency", "gru", "infer"): (1.7, 1.9),
+    ("throughput", "lstm", "infer"): (37, 23.5),
+    ("throughput", "gru", "infer"): (46, 38),
+}
+
+# 2 threads against 1, seqnet: at least 1.7x on medium and large training,
+# never slower elsewhere (on an idle machine).
+SPEEDUP_TARGETS = {("medium", "train"): 1.7, ("large", "train"): 1.7}
+
+GATES = {"lstm": 4, "gru": 3}
+LEARNING_RATE = 1e-3
+
+
+def gate_flops(cfg, cell):
+    """2 * MACs of the forward gate GEMMs of every layer."""
+    G = GATES[cell] * cfg["H"]
+    total, n_in = 0, cfg["I"]
+    for _ in range(cfg["layers"]):
+        total += 2 * cfg["T"] * cfg["B"] * (n_in + cfg["H"]) * G
+        n_in = cfg["H"]
+    return total
+
+
+def step_flops(cfg, cell, mode):
+    return gate_flops(cfg, cell) * (3 if mode == "train" else 1)
+
+
+# ------------------------------------------------------------------ models
+
+class Case:
+    """One configuration and cell: a fitted seqnet estimator, a torch model
+    with the same weights, the batch, and the callables to time."""
+
+    def __init__(self, name, cfg, cell, torch):
+        self.name, self.cfg, self.cell, self.torch = name, cfg, cell, torch
+        rng = np.random.default_rng(0)
+        L, I, H, B, T, K = (cfg[k] for k in ("layers", "I", "H", "B", "T",
+                                             "K"))
+        if name == "char":
+            codes = rng.integers(0, I, (B, T))
+            X = np.zeros((B, T, I), np.float32)
+            X[np.arange(B)[:, None], np.arange(T)[None, :], codes] = 1
+        else:
+            X = rng.standard_normal((B, T, I)).astype(np.float32)
+        # Every class present in the fit, so that the head has K outputs
+        # (the batch of one of "latency" is repeated to show them all).
+        if cfg["per_step"]:
+            y = rng.permutation(np.arange(B * T) % K).reshape(B, T)
+            Xf, yf = X, y
+        else:
+            y = rng.permutation(np.arange(max(B, K)) % K)[:B]
+            Xf = X if B >= K else np.concatenate([X] * K)
+            yf = y if B >= K else np.arange(len(Xf)) % K
+        est = SequenceTagger if cfg["per_step"] else SequenceClassifier
+        self.est = est(cell=cell, hidden_sizes=(H,) * L, optimizer="sgd",
+                       learning_rate=LEARNING_RATE, clip_norm=None,
+                       batch_size=B, max_epochs=1, random_state=0, n_jobs=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # one epoch does not converge
+            self.est.fit(Xf, yf)
+        self.net = self.est._net
+        self.buffers = self.est._buffers()
+
+        # The batch in the kernels' layout: time-major, full lengths.
+        self.x = np.ascontiguousarray(X.transpose(1, 0, 2))
+        self.lengths = np.full(B, T, np.int64)
+        if cfg["per_step"]:
+            self.tgt = np.ascontiguousarray(y.T).reshape(-1).astype(np.int64)
+        else:
+            self.tgt = np.asarray(y, np.int64)
+        self.w = np.ones(len(self.tgt), np.float32)
+
+        self.model = self._torch_model()
+        self.xt = torch.from_numpy(self.x)
+        self.yt = torch.from_numpy(self.tgt)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
+        self.max_diff = self._check_agreement()
+
+    def _torch_model(self):
+        torch, cfg, cell = self.torch, self.cfg, self.cell
+        nn = torch.nn
+        H = cfg["H"]
+        per_step = cfg["per_step"]
+
+        class Model(nn.Module):
+            def __init__(self):
+                super().__init__()
+                rnn = nn.LSTM if cell == "lstm" else nn.GRU
+                self.rnn = rnn(cfg["I"], H, num_layers=cfg["layers"])
+                self.head = nn.Linear(H, cfg["K"])
+
+            def forward(self, x):
+                out, _ = self.rnn(x)
+                feats = out.reshape(-1, H) if per_step else out[-1]
+                return self.head(feats)
+
+        model = Model()
+        views = self.net.views
+        with torch.no_grad():
+            for layer in range(cfg["layers"]):
+                P = self.net.layer_params(layer, 0)
+                getattr(model.rnn, f"weight_ih_l{layer}").copy_(
+                    torch.from_numpy(P["W"].T.copy()))
+                getattr(model.rnn, f"weight_hh_l{layer}").copy_(
+                    torch.from_numpy(P["U"].T.copy()))
+                getattr(model.rnn, f"bias_ih_l{layer}").copy_(
+                    torch.from_numpy(P["b"]))
+                bias_hh = getattr(model.rnn, f"bias_hh_l{layer}")
+                bias_hh.zero_()
+                if cell == "gru":  # seqnet's bh is PyTorch's b_hn
+                    bias_hh[2 * H:].copy_(torch.from_numpy(P["bh"]))
+            model.head.weight.copy_(
+                torch.from_numpy(views["output.V"].T.copy()))
+            model.head.bias.copy_(torch.from_numpy(views["output.c"]))
+        return model
+
+    def _check_agreement(self):
+        """Largest |p_seqnet - p_torch| of the inference outputs."""
+        p = self.seqnet_infer(1).copy()
+        self.torch.set_num_threads(1)
+        q = self.torch_infer().numpy()
+        return float(np.max(np.abs(p - q)))
+
+    # The timed calls.
+
+    def seqnet_train(self, n_threads):
+        self.est._step(self.x, self.lengths, self.tgt, self.w, self.buffers,
+                       n_threads)
+
+    def seqnet_infer(self, n_threads):
+        net, K = self.net, self.net.n_outputs
+        out, fin = net.forward(self.x, self.lengths, self.buffers, n_threads)
+        feats = out.reshape(-1, out.shape[-1]) if self.cfg["per_step"] \
+            else fin
+        probs = self.buffers.get("head_out", (feats.shape[0], K))
+        self.est._head_predict(feats, probs, self.buffers, n_threads)
+        return probs
+
+    def torch_train(self):
+        F = self.torch.nn.functional
+        self.opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(self.model(self.xt), self.yt)
+        loss.backward()
+        self.opt.step()
+
+    def torch_infer(self):
+        with self.torch.no_grad():
+            return self.torch.softmax(self.model(self.xt), dim=1)
+
+    def callables(self, mode):
+        """{"seqnet": f(n_threads), "torch": f(n_threads)}."""
+        torch = self.torch
+        s = self.seqnet_train if mode == "train" else self.seqnet_infer
+        t = self.torch_train if mode == "train" else self.torch_infer
+
+        def run_torch(n):
+            if torch.get_num_threads() != n:
+                torch.set_num_threads(n)
+            t()
+
+        return {"seqnet": s, "torch": run_torch}
+
+
+# ---------------------------------------------------------------- timing
+
+def _block(fn, n_threads, inner):
+    t0 = time.perf_counter()
+    for _ in range(inner):
+        fn(n_threads)
+    return (time.perf_counter() - t0) / inner
+
+
+def measure(fns, threads, reps, min_block, gap):
+    """Seconds per call, {(lib, n): [one per repetition]}.
+
+    Each (lib, n) is calibrated to run ``inner`` calls per block (a block
+    lasts about ``min_block`` seconds); the blocks are interleaved
+    repetition by repetition, libraries alternating who goes first.
+    """
+    inner = {}
+    for n in threads:
+        for lib, fn in fns.items():
+            first = _block(fn, n, 1)  # warm-up (and torch's primitive setup)
+            t = first if first > 0.25 else min(first, _block(fn, n, 1))
+            inner[lib, n] = max(1, int(round(min_block / max(t, 1e-7))))
+    samples = {key: [] for key in inner}
+    libs = list(fns)
+    for r in range(reps):
+        order = libs if r % 2 == 0 else libs[::-1]
+        for n in threads:
+            for lib in order:
+                time.sleep(gap)  # let the other side's threads go idle
+                samples[lib, n].append(_block(fns[lib], n, inner[lib, n]))
+    return samples
+
+
+def _median(a):
+    return float(np.median(a))
+
+
+def _spread(a):
+    """Half the interquartile range, relative to the median."""
+    q1, q3 = np.percentile(a, [25, 75])
+    return (q3 - q1) / 2 / np.median(a)
+
+
+def predict_overhead(case, reps):
+    """predict_proba on the latency batch against the bare kernel calls,
+    1 thread: seconds of each, and the median per-repetition difference
+    predict_proba - kernels."""
+    cfg, net = case.cfg, case.net
+    T, B, I, H = cfg["T"], cfg["B"], cfg["I"], cfg["H"]
+    P = net.layer_params(0, 0)
+    x, lengths = case.x, case.lengths
+    h = np.empty((T, B, H), np.float32)
+    G = GATES[case.cell] * H
+    gates = np.empty((T, B, G), np.float32)
+    c, h_n, c_n = np.empty_like(h), np.empty((B, H), np.float32), \
+        np.empty((B, H), np.float32)
+    h0 = np.zeros((B, H), np.float32)
+    probs = np.empty((B, cfg["K"]), np.float32)
+    V, cb = net.views["output.V"], net.views["output.c"]
+    if case.cell == "lstm":
+        ws = np.empty(_kernels.lstm_workspace_size(np.float32, T, B, I, H, 1),
+                      np.uint8)
+    else:
+        ws = np.empty(_kernels.gru_workspace_size(np.float32, T, B, I, H, 1),
+                      np.uint8)
+    ws_head = np.empty(_kernels.gemm_workspace_size(1), np.uint8)
+
+    def kernels(_):
+        if case.cell == "lstm":
+            _kernels.lstm_forward(h, c, gates, h_n, c_n, x, h0, h0, P["W"],
+                                  P["U"], P["b"], None, lengths, False, ws, 1)
+        else:
+            _kernels.gru_forward(h, gates, c, h_n, x, h0, P["W"], P["U"],
+                                 P["b"], P["bh"], lengths, False, ws, 1)
+        _kernels.softmax_xent(probs, None, None, None, h_n, V, cb, None, None,
+                              ws_head, 1)
+
+    X1 = np.ascontiguousarray(x.transpose(1, 0, 2))   # (1, T, I)
+    case.est.n_jobs = 1
+
+    def predict(_):
+        case.est.predict_proba(X1)
+
+    fns = {"kernels": kernels, "forward": case.seqnet_infer,
+           "predict": predict}
+    samples = measure(fns, [1], reps, 0.05, 0.0)
+    out = {k[0]: _median(v) for k, v in samples.items()}
+    # Paired: the blocks of one repetition ran back to back.
+    out["overhead"] = _median(np.subtract(samples["predict", 1],
+                                          samples["kernels", 1]))
+    return out
+
+
+# ---------------------------------------------------------------- report
+
+def _pct(fraction):
+    return f"{fraction * 100:.0f}%" if fraction < 9.995 else ">999%"
+
+
+def _machine():
+    model = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs"
+
+
+def _loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def _openmp_runtime():
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f
+                    if "libgomp" in line or "libiomp" in line}
+    except OSError:
+        return "?"
+    return ", ".join(sorted(libs)) or "none loaded"
+
+
+def _load_libraries(openmp):
+    """Import torch and seqnet; returns torch, or None without it.
+
+    Both link an OpenMP runtime named libgomp.so.1 (torch ships its own,
+    seqnet uses the system's) and a process loads only the first one, so
+    both libraries share it.  "torch" (the default) imports torch first:
+    PyTorch runs on the runtime it ships with, as in its own benchmarks
+    (on the system's, its 2-thread runs suffered more from a busy machine
+    here), and seqnet runs on it too.  "system" imports seqnet first.
+    """
+    global seqnet, SequenceClassifier, SequenceTagger, _kernels
+    torch = None
+    if openmp == "torch":
+        try:
+            import torch
+        except ImportError:
+            pass
+    import seqnet as _seqnet
+    from seqnet import SequenceClassifier as _clf, SequenceTagger as _tag
+    from seqnet import _kernels as _k
+    seqnet, SequenceClassifier, SequenceTagger, _kernels = \
+        _seqnet, _clf, _tag, _k
+    if torch is None:
+        try:
+            import torch
+        except ImportError:
+            return None
+    return torch
+
+
+def _verdict(kind, limit, ratio, ms):
+    value = ratio if kind == "ratio" else ms
+    return "PASS" if value <= limit else "MISS"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help="comma-separated subset of: "
+                        + ", ".join(CONFIGS))
+    parser.add_argument("--cells", default="lstm,gru")
+    parser.add_argument("--modes", default="train,infer")
+    parser.add_argument("--threads", default="1,2",
+                        help="comma-separated thread counts (default 1,2)")
+    parser.add_argument("--reps", type=int, default=None,
+                        help="timed blocks per candidate (default 9, "
+                        "--quick 3)")
+    parser.add_argument("--min-block", type=float, default=None,
+                        help="seconds per timed block at least (default "
+                        "0.1, --quick 0.02)")
+    parser.add_argument("--quick", action="store_true",
+                        help="few short repetitions: a smoke run")
+    parser.add_argument("--openmp", choices=("torch", "system"),
+                        default="torch",
+                        help="whose libgomp the process loads: torch's "
+                        "bundled one (default: torch imported first) or the "
+                        "system one seqnet was built against")
+    parser.add_argument("--peak", type=float, default=160.0,
+                        help="float32 peak GFLOP/s of one core (default "
+                        "160: AVX-512, 2 FMA units, ~2.5 GHz)")
+    args = parser.parse_args(argv)
+    reps = args.reps or (3 if args.quick else 9)
+    min_block = args.min_block or (0.02 if args.quick else 0.1)
+    gap = 0.002
+
+    torch = _load_libraries(args.openmp)
+    if torch is None:
+        print("This comparison needs PyTorch (an optional dependency):\n"
+              "    pip install torch==2.13.0", file=sys.stderr)
+        return 1
+
+    configs = [c for c in args.configs.split(",") if c]
+    for c in configs:
+        if c not in CONFIGS:
+            parser.error(f"unknown config {c!r}; choose from "
+                         f"{', '.join(CONFIGS)}")
+    cells = [c for c in args.cells.split(",") if c]
+    modes = [m for m in args.modes.split(",") if m]
+    if not set(cells) <= set(GATES) or not set(modes) <= {"train", "infer"}:
+        parser.error("--cells takes lstm,gru and --modes train,infer")
+    threads = [int(n) for n in args.threads.split(",") if n]
+
+    started = time.time()
+    print("seqnet vs PyTorch (float32), issue 5 configurations")
+    print(f"  date      : {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    print(f"  command   : python bench/compare_torch.py "
+          f"{' '.join(sys.argv[1:] if argv is None else argv)}")
+    print(f"  machine   : {_machine()}; load average {_loadavg()}")
+    print(f"  seqnet    : {seqnet.__version__}, ISA path "
+          f"{_kernels.isa_current()} (available: "
+          f"{', '.join(_kernels.isa_available())}), OpenMP "
+          f"{'yes' if _kernels.has_openmp() else 'no'}")
+    print(f"  torch     : {torch.__version__}, oneDNN "
+          f"{'on' if torch.backends.mkldnn.is_available() else 'off'}")
+    print(f"  OpenMP    : {_openmp_runtime()}")
+    print(f"  timing    : {reps} interleaved blocks per candidate, each "
+          f">= {min_block * 1e3:.0f} ms; medians; ratio = median of the "
+          "per-block seqnet/torch ratios")
+    print(f"  GFLOP/s   : 2*MACs of the gate GEMMs (forward; x3 for a train "
+          f"step); %peak against {args.peak:.0f} GFLOP/s per core")
+    print(flush=True)
+
+    rows, speedups, agreement, overheads = [], [], [], []
+    gc.disable()
+    try:
+        for name in configs:
+            cfg = CONFIGS[name]
+            for cell in cells:
+                print(f"[{name} {cell}] setting up", file=sys.stderr,
+                      flush=True)
+                case = Case(name, cfg, cell, torch)
+                agreement.append((case.max_diff, f"{name} {cell}"))
+                for mode in cfg["modes"]:
+                    if mode not in modes:
+                        continue
+                    print(f"[{name} {cell}] {mode}", file=sys.stderr,
+                          flush=True)
+                    samples = measure(case.callables(mode), threads, reps,
+                                      min_block, gap)
+                    for n in threads:
+                        s, t = samples["seqnet", n], samples["torch", n]
+                        ratio = _median(np.divide(s, t))
+                        rows.append(dict(config=name, cell=cell, mode=mode,
+                                         n=n, s=s, t=t, ratio=ratio))
+                    if 1 in threads and 2 in threads:
+                        speedups.append(dict(
+                            config=name, cell=cell, mode=mode,
+                            seqnet=_median(np.divide(samples["seqnet", 1],
+                                                     samples["seqnet", 2])),
+                            torch=_median(np.divide(samples["torch", 1],
+                                                    samples["torch", 2]))))
+                if name == "latency" and "infer" in modes and 1 in threads:
+                    overheads.append((cell, predict_overhead(case, reps)))
+                del case
+                gc.collect()
+    finally:
+        gc.enable()
+
+    _report(rows, speedups, agreement, overheads, args.peak)
+    print(f"\nload average at the end {_loadavg()}; total "
+          f"{time.time() - started:.0f} s")
+    return 0
+
+
+def _report(rows, speedups, agreement, overheads, peak):
+    head = (f"{'config':<11}{'cell':<5}{'mode':<6}{'thr':>3}"
+            f"{'seqnet ms':>11}{'±':>5}{'torch ms':>11}{'±':>5}"
+            f"{'issue':>8}{'GFLOP/s':>9}{'%peak':>6}{'ratio':>7}"
+            f"{'target':>10}  verdict")
+    print(head)
+    print("-" * len(head))
+    passes = misses = 0
+    missed = []
+    for r in rows:
+        key = (r["config"], r["cell"], r["mode"])
+        cfg = CONFIGS[r["config"]]
+        s_ms, t_ms = _median(r["s"]) * 1e3, _median(r["t"]) * 1e3
+        gflops = step_flops(cfg, r["cell"], r["mode"]) / (s_ms * 1e-3) / 1e9
+        ref = TORCH_REFERENCE.get(key)
+        ref_ms = "" if ref is None or r["n"] > 2 else f"{ref[r['n'] - 1]:g}"
+        kind, limit = TARGETS[key]
+        verdict = _verdict(kind, limit, r["ratio"], s_ms)
+        if verdict == "PASS":
+            passes += 1
+        else:
+            misses += 1
+            far = r["ratio"] / limit if kind == "ratio" else s_ms / limit
+            missed.append((far, f"{r['config']} {r['cell']} {r['mode']} "
+                           f"{r['n']}t"))
+        target = f"<={limit:g}" + (" ms" if kind == "ms" else "x")
+        print(f"{r['config']:<11}{r['cell']:<5}{r['mode']:<6}{r['n']:>3}"
+              f"{s_ms:>11.3f}{_pct(_spread(r['s'])):>5}"
+              f"{t_ms:>11.3f}{_pct(_spread(r['t'])):>5}"
+              f"{ref_ms:>8}{gflops:>9.1f}"
+              f"{gflops / (peak * r['n']) * 100:>5.0f}%"
+              f"{r['ratio']:>7.2f}{target:>10}  {verdict}")
+    print("  (± = half the interquartile range of the blocks; issue = "
+          "PyTorch's ms in issue 5)")
+
+    medium = [r for r in rows if (r["config"], r["cell"], r["mode"], r["n"])
+              == ("medium", "lstm", "train", 1)]
+    if medium:
+        cfg = CONFIGS["medium"]
+        share = step_flops(cfg, "lstm", "train") / _median(medium[0]["s"]) \
+            / 1e9 / peak
+        verdict = "PASS" if share >= 0.70 else "MISS"
+        passes += verdict == "PASS"
+        misses += verdict == "MISS"
+        if verdict == "MISS":
+            missed.append((0.70 / share, "medium lstm train 1t %peak"))
+        print(f"\nmedium LSTM train, 1 thread: {share * 100:.0f}% of one "
+              f"core's peak (target >= 70%)  {verdict}")
+
+    if speedups:
+        print("\n2 threads vs 1 thread (median of per-repetition t1/t2; "
+              "targets assume an idle machine)")
+        head = (f"{'config':<11}{'cell':<5}{'mode':<6}{'seqnet':>8}"
+                f"{'torch':>8}{'target':>9}  verdict")
+        print(head)
+        print("-" * len(head))
+        for sp in speedups:
+            limit = SPEEDUP_TARGETS.get((sp["config"], sp["mode"]), 1.0)
+            verdict = "PASS" if sp["seqnet"] >= limit else "MISS"
+            passes += verdict == "PASS"
+            misses += verdict == "MISS"
+            if verdict == "MISS":
+                missed.append((limit / sp["seqnet"],
+                               f"{sp['config']} {sp['cell']} {sp['mode']} "
+                               "2t/1t speedup"))
+            print(f"{sp['config']:<11}{sp['cell']:<5}{sp['mode']:<6}"
+                  f"{sp['seqnet']:>7.2f}x{sp['torch']:>7.2f}x"
+                  f"{'>=' + format(limit, 'g') + 'x':>9}  {verdict}")
+
+    for cell, t in overheads:
+        extra = t["overhead"] * 1e6
+        verdict = "PASS" if extra <= 50 else "MISS"
+        passes += verdict == "PASS"
+        misses += verdict == "MISS"
+        if verdict == "MISS":
+            missed.append((extra / 50, f"latency {cell} predict overhead"))
+        print(f"\npredict_proba(one sequence), latency {cell}, 1 thread: "
+              f"{t['predict'] * 1e6:.0f} us; bare kernel calls "
+              f"{t['kernels'] * 1e6:.0f} us, Network.forward + head "
+              f"{t['forward'] * 1e6:.0f} us; overhead {extra:.0f} us "
+              f"(target <= 50 us)  {verdict}")
+
+    worst = max(agreement)
+    print(f"\nsame weights, inference outputs agree: max |p_seqnet - "
+          f"p_torch| = {worst[0]:.1e} ({worst[1]})"
+          + ("" if worst[0] < 1e-3 else "  WARNING: the models differ"))
+    print(f"\ntargets met: {passes} of {passes + misses}")
+    if missed:
+        print("missed, furthest first (factor to the target): "
+              + "; ".join(f"{what} {far:.2f}x" for far, what in
+                          sorted(missed, reverse=True)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

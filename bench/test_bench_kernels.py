@@ -1,0 +1,167 @@
+"""pytest-benchmark suite: the recurrent kernels and the estimators.
+
+Not part of the test suite (``pytest`` from the repository root collects
+only tests/).  Run after ``pip install ".[test]"``::
+
+    pytest bench/ --benchmark-only
+    pytest bench/ --benchmark-only -k lstm --benchmark-columns=median,ops
+
+Kernels run at issue 5's "medium" configuration (T=100, B=64, I=128,
+H=256, float32) on 1 and 2 threads, with every output and the workspace
+allocated once outside the timed call, as the estimators do.  Each kernel
+benchmark records its nominal GFLOP count (2 * MACs of the gate GEMMs; a
+backward pass counts twice the forward) in ``extra_info``.
+"""
+import os
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+# Started as ``python -m pytest`` from the root, the source tree (without
+# the compiled kernels) would shadow the installed seqnet.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _ROOT]
+
+pytest.importorskip("pytest_benchmark")
+
+from seqnet import SequenceClassifier, _kernels  # noqa: E402
+
+T, B, I, H = 100, 64, 128, 256
+GATES = {"lstm": 4, "gru": 3}
+THREADS = [1, 2]
+
+
+def _gflop(cell):
+    """Forward gate GEMMs of the medium configuration, in GFLOP."""
+    return 2 * T * B * (I + H) * GATES[cell] * H / 1e9
+
+
+def _layer(cell, seed=0):
+    """Weights, inputs, and every forward and backward buffer."""
+    rng = np.random.default_rng(seed)
+    G = GATES[cell] * H
+    f32 = np.float32
+    a = dict(
+        x=rng.standard_normal((T, B, I)).astype(f32),
+        h0=np.zeros((B, H), f32), c0=np.zeros((B, H), f32),
+        W=(rng.standard_normal((I, G)) / np.sqrt(I)).astype(f32),
+        U=(rng.standard_normal((H, G)) / np.sqrt(H)).astype(f32),
+        b=np.zeros(G, f32), bh=np.zeros(H, f32),
+        lengths=np.full(B, T, np.int64),
+        h=np.empty((T, B, H), f32), c=np.empty((T, B, H), f32),
+        hn=np.empty((T, B, H), f32), gates=np.empty((T, B, G), f32),
+        h_n=np.empty((B, H), f32), c_n=np.empty((B, H), f32),
+        dh=(rng.standard_normal((T, B, H)) * 1e-2).astype(f32),
+        dx=np.empty((T, B, I), f32), dh0=np.empty((B, H), f32),
+        dc0=np.empty((B, H), f32),
+        dW=np.zeros((I, G), f32), dU=np.zeros((H, G), f32),
+        db=np.zeros(G, f32), dbh=np.zeros(H, f32))
+    size = {"lstm": _kernels.lstm_workspace_size,
+            "gru": _kernels.gru_workspace_size}[cell]
+    a["ws"] = np.empty(max(size(f32, T, B, I, H, n) for n in THREADS),
+                       np.uint8)
+    return a
+
+
+def _forward(cell, a, n):
+    if cell == "lstm":
+        _kernels.lstm_forward(a["h"], a["c"], a["gates"], a["h_n"], a["c_n"],
+                              a["x"], a["h0"], a["c0"], a["W"], a["U"],
+                              a["b"], None, a["lengths"], False, a["ws"], n)
+    else:
+        _kernels.gru_forward(a["h"], a["gates"], a["hn"], a["h_n"], a["x"],
+                             a["h0"], a["W"], a["U"], a["b"], a["bh"],
+                             a["lengths"], False, a["ws"], n)
+
+
+def _backward(cell, a, n):
+    # Parameter gradients accumulate over calls; their values do not
+    # change the work.
+    if cell == "lstm":
+        _kernels.lstm_backward(a["dx"], a["dh0"], a["dc0"], a["dW"], a["dU"],
+                               a["db"], None, a["dh"], None, None, a["x"],
+                               a["h0"], a["c0"], a["W"], a["U"], None,
+                               a["h"], a["c"], a["gates"], a["lengths"],
+                               False, a["ws"], n)
+    else:
+        _kernels.gru_backward(a["dx"], a["dh0"], a["dW"], a["dU"], a["db"],
+                              a["dbh"], a["dh"], None, a["x"], a["h0"],
+                              a["W"], a["U"], a["h"], a["gates"], a["hn"],
+                              a["lengths"], False, a["ws"], n)
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("cell", sorted(GATES))
+def test_forward_medium(benchmark, cell, n_threads):
+    a = _layer(cell)
+    benchmark.group = f"{cell} kernels, medium"
+    benchmark.extra_info["gflop"] = _gflop(cell)
+    benchmark(_forward, cell, a, n_threads)
+    assert np.isfinite(a["h_n"]).all()
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("cell", sorted(GATES))
+def test_backward_medium(benchmark, cell, n_threads):
+    a = _layer(cell)
+    _forward(cell, a, n_threads)
+    benchmark.group = f"{cell} kernels, medium"
+    benchmark.extra_info["gflop"] = 2 * _gflop(cell)
+    benchmark(_backward, cell, a, n_threads)
+    assert np.isfinite(a["dx"]).all()
+
+
+# ------------------------------------------------------------- estimators
+
+def _dataset(n=256, t=50, features=16, seed=0):
+    """Sequences of 20..50 steps; the label is the sign of a feature's
+    mean (learnable, so fit does real work)."""
+    rng = np.random.default_rng(seed)
+    X = [rng.standard_normal((int(k), features)).astype(np.float32)
+         for k in rng.integers(20, t + 1, n)]
+    y = np.array([int(x[:, 0].mean() > 0) for x in X])
+    return X, y
+
+
+def _classifier(n_threads, **kw):
+    return SequenceClassifier(hidden_sizes=64, max_epochs=3, batch_size=32,
+                              random_state=0, n_jobs=n_threads, **kw)
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_classifier_fit(benchmark, n_threads):
+    X, y = _dataset()
+    benchmark.group = "SequenceClassifier"
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # 3 epochs do not converge
+            return _classifier(n_threads).fit(X, y)
+
+    clf = benchmark.pedantic(fit, rounds=5, warmup_rounds=1)
+    assert clf.n_iter_ == 3
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_classifier_predict(benchmark, n_threads):
+    X, y = _dataset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = _classifier(n_threads).fit(X, y)
+    benchmark.group = "SequenceClassifier"
+    pred = benchmark(clf.predict, X)
+    assert pred.shape == (len(X),)
+
+
+def test_classifier_predict_one_short_sequence(benchmark):
+    """The per-call cost of predict: one sequence of 10 steps, 1 thread."""
+    X, y = _dataset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = _classifier(1).fit(X, y)
+    one = [X[0][:10]]
+    benchmark.group = "SequenceClassifier"
+    pred = benchmark(clf.predict, one)
+    assert pred.shape == (1,)
