@@ -13,8 +13,8 @@
  * Row kernel: the same for ONE row, A(p) = A[p*cs]: C (1, nr) = beta*C +
  *   A . Bp; used for edge tiles of at most mr/4 packed rows (single-stream
  *   steps), where a full tile would waste most of its work, and for the
- *   edge rows of an unpacked A.  Which rows fall in an edge depends only on
- *   the matrix shape, never on the thread count.
+ *   edge rows of an unpacked A.  It sums exactly as a row of the full tile
+ *   does, so a row's result never depends on where it sits.
  */
 #ifndef SEQNET_GEMM_H
 #define SEQNET_GEMM_H

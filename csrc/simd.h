@@ -87,26 +87,18 @@ typedef __m256 VEC;
         }                                                                     \
     }
 
-/* One row: four accumulator chains (two vectors, even and odd k) hide the
- * FMA latency that a single row would otherwise wait on. */
+/* One row, with exactly the arithmetic of a row of the full tile (one FMA
+ * chain per vector, k increasing), so a row's result does not depend on
+ * whether it fell in a full tile or an edge -- predictions do not depend on
+ * which other sequences share their batch. */
 #define SN_ROW_BODY                                                           \
-    VEC e0 = VZERO(), e1 = VZERO(), o0 = VZERO(), o1 = VZERO();               \
-    int64_t p = 0;                                                            \
-    for (; p + 1 < k; p += 2) {                                               \
-        const VEC a = VSET1(A[p * cs]), b = VSET1(A[(p + 1) * cs]);         \
-        e0 = VFMA(a, VLOAD(Bp), e0);                                          \
-        e1 = VFMA(a, VLOAD(Bp + VLEN), e1);                                   \
-        o0 = VFMA(b, VLOAD(Bp + 2 * VLEN), o0);                               \
-        o1 = VFMA(b, VLOAD(Bp + 3 * VLEN), o1);                               \
-        Bp += 4 * VLEN;                                                       \
-    }                                                                         \
-    if (p < k) {                                                              \
+    VEC e0 = VZERO(), e1 = VZERO();                                           \
+    for (int64_t p = 0; p < k; p++) {                                         \
         const VEC a = VSET1(A[p * cs]);                                       \
         e0 = VFMA(a, VLOAD(Bp), e0);                                          \
         e1 = VFMA(a, VLOAD(Bp + VLEN), e1);                                   \
+        Bp += 2 * VLEN;                                                       \
     }                                                                         \
-    e0 = VADD(e0, o0);                                                        \
-    e1 = VADD(e1, o1);                                                        \
     if (beta == 0) {                                                          \
         VSTORE(C, e0);                                                        \
         VSTORE(C + VLEN, e1);                                                 \

@@ -58,6 +58,10 @@ int sn_team_begin(sn_team *team, int want) {
     }
     team->size = want < SN_TEAM_MAX ? want : SN_TEAM_MAX;
     team->start = sn_now();
+    /* OpenMP may grant fewer threads than asked (OMP_THREAD_LIMIT, nested
+     * regions): threads that never ran count as finishing at the start. */
+    for (int i = 0; i < team->size; i++)
+        team->finish[i] = team->start;
     return team->size;
 }
 

@@ -7,7 +7,9 @@ the network forward, the loss, the network backward and one optimiser step
 over the flat parameter buffer -- each a C call.  Early stopping holds out
 part of the data and restores the best weights.
 """
+import functools
 import os
+import threading
 import time
 import warnings
 from numbers import Integral, Real
@@ -30,14 +32,68 @@ _PREDICT_BATCH_ELEMENTS = 1 << 24
 _STATE_VERSION = 1
 
 
+# GNU libgomp cannot run a parallel region in a process forked from one
+# that already started its threads: the child waits forever for pool
+# threads fork did not copy.  Whether this process's parent did (seqnet, or
+# any other library sharing libgomp) is unknowable, so a forked child runs
+# the kernels on one thread.
+_forked = False
+
+
+def _note_fork():
+    global _forked
+    _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_note_fork)
+
+
 def _n_threads(n_jobs):
     """Kernel threads for an ``n_jobs`` value; 0 lets OpenMP decide, which
-    honours OMP_NUM_THREADS and threadpoolctl."""
+    honours OMP_NUM_THREADS and threadpoolctl.  Always 1 in a forked child
+    (see ``_forked``)."""
+    if _forked:
+        return 1
     if n_jobs is None:
         return 0
     if n_jobs < 0:
         return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
     return int(n_jobs)
+
+
+def _all_or_nothing(fit):
+    """Make a fit method leave the estimator as it was when it raises or is
+    interrupted (Ctrl-C): a half-done fit never leaves a model that looks
+    fitted but is not (new n_features_in_ with old weights, a network
+    without its weights, a curve longer than n_iter_ ...).  Divergence
+    (FloatingPointError) is the exception: it keeps the last finite epoch,
+    see ``_stop_if_diverged``."""
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        state = dict(self.__dict__)
+        # What fit changes in place rather than replaces: the weights of a
+        # continued network, the optimiser state, the curves.
+        net = state.get("_net")
+        params = None if net is None else net.params.copy()
+        contents = {k: v.copy() for k, v in state.items()
+                    if isinstance(v, (list, np.ndarray))}
+        try:
+            return fit(self, *args, **kwargs)
+        except FloatingPointError:
+            raise
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            for k, v in contents.items():
+                if isinstance(v, list):
+                    state[k][:] = v
+                elif state[k].flags.writeable:   # else it was not changed
+                    state[k][...] = v
+            if params is not None and net.params.flags.writeable:
+                net.params[...] = params
+            raise
+    return wrapper
 
 
 def _pad(seqs, idx, buffers):
@@ -186,9 +242,17 @@ class BaseSequenceEstimator(BaseEstimator):
                        self._real_dtype())
 
     def _buffers(self):
-        buffers = getattr(self, "_buffer_cache", None)
+        """The calling thread's scratch arrays, reused from batch to batch
+        and call to call.  Per thread, because the kernels release the GIL:
+        threads predicting with one model at once must not share a
+        workspace (its row counts steer the kernels' writes)."""
+        cache = self.__dict__.get("_buffer_cache")
+        if cache is None:
+            # Two threads may both get here; each keeps the cache it made.
+            cache = self._buffer_cache = threading.local()
+        buffers = getattr(cache, "buffers", None)
         if buffers is None or buffers.dtype != self._net.dtype:
-            buffers = self._buffer_cache = Buffers(self._net.dtype)
+            buffers = cache.buffers = Buffers(self._net.dtype)
         return buffers
 
     def _optimizer_config(self):
@@ -201,6 +265,7 @@ class BaseSequenceEstimator(BaseEstimator):
 
     # ------------------------------------------------------------ training
 
+    @_all_or_nothing
     def _fit(self, X, y, sample_weight=None, incremental=False,
              classes=None):
         self._validate_params()
@@ -233,6 +298,7 @@ class BaseSequenceEstimator(BaseEstimator):
             self._opt_state = np.zeros(2 * self._net.params.size,
                                        self._net.dtype)
             self._n_updates = 0
+        self._check_writeable()
         self._grads = np.zeros_like(self._net.params)
         self._seed = int(rng.randint(2**31))
 
@@ -247,22 +313,10 @@ class BaseSequenceEstimator(BaseEstimator):
         start = time.perf_counter()
         converged = incremental
         for epoch in range(epochs):
-            before = self._net.params.copy()
+            before = self._epoch_start()
             loss = self._train_epoch(seqs, targets, weights, train_idx, rng,
                                      n_threads)
-            # An update can overflow the weights before any loss shows it
-            # (always so for the epoch's last one): check both.
-            problem = None
-            if not np.isfinite(loss):
-                problem = f"the loss became {loss}"
-            elif not np.isfinite(self._net.params).all():
-                problem = "the weights became infinite or NaN"
-            if problem:
-                self._net.params[...] = before
-                raise FloatingPointError(
-                    f"training diverged: {problem} in epoch "
-                    f"{self.n_iter_ + 1}; the weights of the previous epoch "
-                    "were kept. Lower learning_rate or set clip_norm.")
+            self._stop_if_diverged(loss, before)
             self.n_iter_ += 1
             self.loss_curve_.append(loss)
             line = f"epoch {self.n_iter_}: loss {loss:.5f}"
@@ -296,6 +350,41 @@ class BaseSequenceEstimator(BaseEstimator):
                           f"{self.max_epochs} epochs without converging.",
                           ConvergenceWarning)
         return self
+
+    def _check_writeable(self):
+        """Continuing to train needs weights it can write."""
+        if not (self._net.params.flags.writeable
+                and self._opt_state.flags.writeable):
+            raise ValueError(
+                f"this {type(self).__name__}'s weights are read-only (loaded "
+                "with joblib.load(..., mmap_mode='r')?): load it without "
+                "mmap_mode to continue training it, or fit it anew")
+
+    def _epoch_start(self):
+        """What ``_stop_if_diverged`` restores: weights, optimiser state and
+        update count at the start of an epoch."""
+        return (self._net.params.copy(), self._opt_state.copy(),
+                self._n_updates)
+
+    def _stop_if_diverged(self, loss, before):
+        """Raise FloatingPointError, with the weights and optimiser state of
+        the epoch's start restored, if the loss or the weights are no longer
+        finite.  An update can overflow the weights before any loss shows
+        it (always so for the epoch's last one): both are checked."""
+        problem = None
+        if not np.isfinite(loss):
+            problem = f"the loss became {loss}"
+        elif not np.isfinite(self._net.params).all():
+            problem = "the weights became infinite or NaN"
+        if problem:
+            params, opt_state, n_updates = before
+            self._net.params[...] = params
+            self._opt_state[...] = opt_state
+            self._n_updates = n_updates
+            raise FloatingPointError(
+                f"training diverged: {problem} in epoch {self.n_iter_ + 1}; "
+                "the weights of the previous epoch were kept. Lower "
+                "learning_rate or set clip_norm.")
 
     def _split_validation(self, seqs, targets, rng):
         from sklearn.model_selection import train_test_split

@@ -81,7 +81,11 @@ class StatefulMixin:
                              f"{state.c.shape} disagree")
 
     def _step_inputs(self, x, n_streams):
-        x = np.asarray(x, dtype=self._net.dtype)
+        if np.iscomplexobj(x):
+            # The cast below would drop the imaginary part with a warning.
+            raise ValueError("Complex data not supported")
+        with np.errstate(over="ignore"):   # too large: inf, refused below
+            x = np.asarray(x, dtype=self._net.dtype)
         if x.ndim == 1 and n_streams == 1:
             x = x[None, :]
         if x.shape != (n_streams, self.n_features_in_):

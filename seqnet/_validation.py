@@ -236,6 +236,10 @@ def check_sequences(X, *, dtype=np.float32, estimator=None,
     ('ragged', [7, 2], 1)
     """
     name = _estimator_name(estimator)
+    if X is None:
+        # NumPy would read it as the scalar NaN.
+        raise ValueError(f"X is None, but sequences must be given as "
+                         f"{_ACCEPTED_SHAPES}.")
     if isinstance(X, SequenceData):
         data = X.data.astype(_resolve_dtype(dtype, [X.data.dtype]),
                              copy=copy)

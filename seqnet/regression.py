@@ -51,6 +51,9 @@ class SequenceRegressor(StatefulMixin, RegressorMixin, BaseSequenceEstimator):
             raise ValueError("SequenceRegressor requires y to be passed, but "
                              "the target y is None")
         y = np.asarray(y)
+        if y.dtype.kind == "c":
+            # astype(float) would drop the imaginary part with a warning.
+            raise ValueError("Complex data not supported for y")
         if y.dtype.kind not in "biuf":
             try:
                 y = y.astype(np.float64)
@@ -61,10 +64,13 @@ class SequenceRegressor(StatefulMixin, RegressorMixin, BaseSequenceEstimator):
         if len(y) != len(seqs):
             raise ValueError(f"X has {len(seqs)} sequences but y has "
                              f"{len(y)} values")
-        if not np.all(np.isfinite(y)):
-            raise ValueError("Input y contains NaN or infinity.")
-        y2 = y.reshape(len(y), -1).astype(self._real_dtype() if fitting
-                                          else self._net.dtype)
+        with np.errstate(over="ignore"):
+            y2 = y.reshape(len(y), -1).astype(self._real_dtype() if fitting
+                                              else self._net.dtype)
+        # Checked after the cast: 1e39 is finite, but not in float32.
+        if not np.all(np.isfinite(y2)):
+            raise ValueError("Input y contains NaN, infinity or a value too "
+                             f"large for {y2.dtype}.")
         if fitting:
             self._y_1d = y.ndim == 1
             self.n_outputs_ = y2.shape[1]

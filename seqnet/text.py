@@ -6,6 +6,7 @@ character with a softmax at every step, train with truncated BPTT over
 ``batch_size`` parallel streams whose state is carried from chunk to chunk,
 then sample new text one character at a time.
 """
+import copy
 import time
 import warnings
 from numbers import Integral, Real
@@ -16,7 +17,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
-from ._base import BaseSequenceEstimator, _n_threads
+from ._base import (_STATE_VERSION, BaseSequenceEstimator, _all_or_nothing,
+                    _n_threads)
 from ._network import Network
 from ._stateful import StatefulMixin, StreamState, stack_layers
 from .classification import _SoftmaxHead
@@ -227,6 +229,7 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
         later calls drop characters outside it (with a warning)."""
         return self._fit_text(X, incremental=True)
 
+    @_all_or_nothing
     def _fit_text(self, X, incremental):
         self._validate_params()
         docs = _as_documents(X)
@@ -248,10 +251,12 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
                                  self.forget_bias)
             self.loss_curve_, self.validation_loss_curve_ = [], []
             self.n_iter_ = 0
+            self._state_version = _STATE_VERSION
         if first or not incremental:
             self._opt_state = np.zeros(2 * self._net.params.size,
                                        self._net.dtype)
             self._n_updates = 0
+        self._check_writeable()
         self._grads = np.zeros_like(self._net.params)
         self._seed = int(rng.randint(2**31))
 
@@ -270,14 +275,12 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
         deadline = None if self.max_time is None else start + self.max_time
         best, best_params, stall, chars = np.inf, None, 0, 0
         for _ in range(1 if incremental else self.max_epochs):
+            before = self._epoch_start()
             loss, seen = self._run_streams(train, self.batch_size, n_threads,
                                            train=True, deadline=deadline,
                                            started=start, chars=chars)
             chars += seen
-            if not np.isfinite(loss):
-                raise FloatingPointError(
-                    f"training diverged: the loss became {loss}; lower "
-                    "learning_rate or set clip_norm")
+            self._stop_if_diverged(loss, before)
             self.n_iter_ += 1
             self.loss_curve_.append(loss)
             line = f"epoch {self.n_iter_}: loss {loss:.4f}"
@@ -312,7 +315,10 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
                      deadline=None, started=None, chars=0):
         """Mean loss per character over documents cut into streams, with
         an update per chunk when ``train``.  Returns (loss, characters)."""
-        net = self._net
+        # Evaluating runs a shallow copy of the network (the same weights):
+        # forward keeps the batch's final states on the network object, and
+        # threads scoring with one model at once must not share those.
+        net = self._net if train else copy.copy(self._net)
         V = net.n_inputs
         buffers = self._buffers()
         streams = _Streams(docs, n_streams)
@@ -346,9 +352,9 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
                 loss, _ = self._step(x, counts, tgt.reshape(-1), w, buffers,
                                      n_threads, initial=initial)
             else:
-                loss = self._eval_chunk(x, counts, tgt.reshape(-1), w,
+                loss = self._eval_chunk(net, x, counts, tgt.reshape(-1), w,
                                         buffers, n_threads, initial)
-            self._scatter_state(state_h, state_c, idx)
+            self._scatter_state(net, state_h, state_c, idx)
             n = int(counts.sum())
             total += loss * n
             count += n
@@ -371,18 +377,18 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
             off += H
         return initial
 
-    def _scatter_state(self, state_h, state_c, idx):
+    def _scatter_state(self, net, state_h, state_c, idx):
         off = 0
-        for H, layer in zip(self._net.hidden_sizes, self._net.final):
+        for H, layer in zip(net.hidden_sizes, net.final):
             h_n, c_n = layer[0]
             state_h[idx, off:off + H] = h_n
             if c_n is not None:
                 state_c[idx, off:off + H] = c_n
             off += H
 
-    def _eval_chunk(self, x, lengths, tgt, w, buffers, n_threads, initial):
+    def _eval_chunk(self, net, x, lengths, tgt, w, buffers, n_threads,
+                    initial):
         """Mean loss of a chunk without training."""
-        net = self._net
         out, _ = net.forward(x, lengths, buffers, n_threads, initial=initial)
         feats = out.reshape(-1, out.shape[-1])
         K = net.n_outputs
