@@ -47,6 +47,9 @@ def _real_type(name, arr):
 def _expect(name, arr, shape):
     if arr is None:
         raise ValueError(f"{name} is required")
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got "
+                        f"{type(arr).__name__}")
     got = tuple(arr.shape)
     if got != shape:
         raise ValueError(f"{name} has shape {got}, expected {shape}")
@@ -59,6 +62,12 @@ def _expect_optional(name, arr, shape):
 
 def _dims(x, h0):
     """T, B, I from x (T, B, I) and H from h0 (B, H), all at least 1."""
+    for name, arr in (("x", x), ("h0", h0)):
+        if arr is None:
+            raise ValueError(f"{name} is required")
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array, got "
+                            f"{type(arr).__name__}")
     if getattr(x, "ndim", None) != 3:
         raise ValueError("x must be a 3-D array (T, B, I)")
     if getattr(h0, "ndim", None) != 2:
@@ -72,6 +81,9 @@ def _dims(x, h0):
 
 
 def _check_workspace(workspace, size_t need):
+    shape = getattr(workspace, "shape", None)
+    if shape is None or len(shape) != 1:
+        raise TypeError("workspace must be a 1-D uint8 NumPy array")
     if workspace.shape[0] < need:
         raise ValueError(f"workspace has {workspace.shape[0]} bytes, the "
                          f"kernel needs {need}")
@@ -714,7 +726,9 @@ def dropout(a, double rate, uint64_t seed, uint64_t stream, int n_threads=0):
     """
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
-    if getattr(a, "size", 0) == 0:
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"dropout needs a NumPy array, got {type(a).__name__}")
+    if a.size == 0:
         return
     flat = a.reshape(-1)
     if not np.shares_memory(flat, a):
@@ -742,9 +756,15 @@ def _check_stack(layers, dtype):
         raise ValueError("the stack needs at least one layer")
     Is, Hs = [], []
     for l, layer in enumerate(layers):
+        if not isinstance(layer, dict):
+            raise TypeError(f"layer {l} must be a dict, got "
+                            f"{type(layer).__name__}")
         cell = layer.get("cell")
         if cell not in CELL_KINDS:
             raise ValueError(f"layer {l}: unknown cell {cell!r}")
+        activation = layer.get("activation") or "tanh"
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"layer {l}: unknown activation {activation!r}")
         G = {"lstm": 4, "gru": 3, "elman": 1}[cell]
         W, U = layer.get("W"), layer.get("U")
         if getattr(W, "ndim", None) != 2 or getattr(U, "ndim", None) != 2:

@@ -1275,9 +1275,6 @@ def _elman_call(**change):
     return lambda: _kernels.elman_forward(**args)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="_kernels._expect/_check_workspace read .shape of "
-                          "whatever they are given")
 @pytest.mark.parametrize("change", [dict(W=[[0.0, 0.0]] * 2),
                                     dict(lengths=[2, 1]),
                                     dict(workspace=None), dict(b=3.0)])
@@ -1285,10 +1282,6 @@ def test_binding_refuses_what_is_not_an_array_clearly(change):
     _raises_clearly(_elman_call(**change))
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError,
-                   reason="_kernels._check_stack does not check the "
-                          "activation; _layers_f32/_f64 raise KeyError "
-                          "after malloc and leak the layer array")
 def test_stack_step_refuses_an_unknown_activation_clearly():
     W, U, b = (np.zeros(s, np.float32) for s in ((2, 3), (3, 3), (3,)))
     layers = [dict(cell="elman", activation="swish", W=W, U=U, b=b)]
@@ -1296,8 +1289,5 @@ def test_stack_step_refuses_an_unknown_activation_clearly():
                                                           np.float32, 1))
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="_kernels.dropout returns silently for anything "
-                          "without a .size (a list is left unmasked)")
 def test_dropout_refuses_a_list_clearly():
     _raises_clearly(lambda: _kernels.dropout([1.0, 2.0], 0.5, 0, 0, 1))
