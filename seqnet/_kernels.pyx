@@ -80,6 +80,12 @@ def _dims(x, h0):
     return T, B, I, H
 
 
+def _check_sizes(T, B, I, H):
+    if min(T, B, I, H) < 1:
+        raise ValueError(f"every dimension must be at least 1, got T={T}, "
+                         f"B={B}, I={I}, H={H}")
+
+
 def _check_workspace(workspace, size_t need):
     shape = getattr(workspace, "shape", None)
     if shape is None or len(shape) != 1:
@@ -172,6 +178,7 @@ def gemm(C, A, B, double beta, bint trans_a, bint trans_b, workspace,
 # ------------------------------------------------------------------ LSTM
 
 def lstm_workspace_size(dtype, T, B, I, H, int n_threads=0):
+    _check_sizes(T, B, I, H)
     if np.dtype(dtype) == np.float32:
         return sn_lstm_workspace_size_f32(T, B, I, H, n_threads)
     return sn_lstm_workspace_size_f64(T, B, I, H, n_threads)
@@ -303,6 +310,7 @@ def lstm_backward(dx, dh0, dc0, dW, dU, db, dp, dh, dh_n, dc_n, x, h0, c0,
 # ------------------------------------------------------------------- GRU
 
 def gru_workspace_size(dtype, T, B, I, H, int n_threads=0):
+    _check_sizes(T, B, I, H)
     if np.dtype(dtype) == np.float32:
         return sn_gru_workspace_size_f32(T, B, I, H, n_threads)
     return sn_gru_workspace_size_f64(T, B, I, H, n_threads)
@@ -418,6 +426,7 @@ def gru_backward(dx, dh0, dW, dU, db, dbh, dh, dh_n, x, h0, W, U, h, gates,
 # ----------------------------------------------------------------- Elman
 
 def elman_workspace_size(dtype, T, B, I, H, int n_threads=0):
+    _check_sizes(T, B, I, H)
     if np.dtype(dtype) == np.float32:
         return sn_elman_workspace_size_f32(T, B, I, H, n_threads)
     return sn_elman_workspace_size_f64(T, B, I, H, n_threads)
