@@ -195,14 +195,29 @@ class BaseSequenceEstimator(BaseEstimator):
         """Mean loss of the head's outputs for sequences ``idx``."""
         raise NotImplementedError
 
+    # The output layer's C kernel, fused with its loss, by name:
+    # "softmax_xent" or "linear_mse" (one signature).
+    _head_kernel = None
+
     def _head_loss(self, feats, tgt, w, d_feats, g, buffers, n_threads):
         """Loss kernel over the features: returns the weighted loss sum,
         writes d_feats and accumulates the head's gradients into g."""
-        raise NotImplementedError
+        net = self._net
+        grad = buffers.get("head_grad", (feats.shape[0], net.n_outputs))
+        return getattr(_kernels, self._head_kernel)(
+            grad, d_feats, g["output.V"], g["output.c"], feats,
+            net.views["output.V"], net.views["output.c"], tgt, w,
+            buffers.workspace(_kernels.gemm_workspace_size(n_threads)),
+            n_threads)
 
     def _head_predict(self, feats, out, buffers, n_threads):
         """The head's outputs (probabilities or values) into ``out``."""
-        raise NotImplementedError
+        net = self._net
+        getattr(_kernels, self._head_kernel)(
+            out, None, None, None, feats, net.views["output.V"],
+            net.views["output.c"], None, None,
+            buffers.workspace(_kernels.gemm_workspace_size(n_threads)),
+            n_threads)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -69,23 +69,7 @@ class _SoftmaxHead:
             return 1.0
         return self._class_weight_vec[tgt]
 
-    def _workspace(self, buffers, n_threads):
-        return buffers.workspace(_kernels.gemm_workspace_size(n_threads))
-
-    def _head_loss(self, feats, tgt, w, d_feats, g, buffers, n_threads):
-        net = self._net
-        probs = buffers.get("head_grad", (feats.shape[0], net.n_outputs))
-        return _kernels.softmax_xent(
-            probs, d_feats, g["output.V"], g["output.c"], feats,
-            net.views["output.V"], net.views["output.c"], tgt, w,
-            self._workspace(buffers, n_threads), n_threads)
-
-    def _head_predict(self, feats, out, buffers, n_threads):
-        net = self._net
-        _kernels.softmax_xent(out, None, None, None, feats,
-                              net.views["output.V"], net.views["output.c"],
-                              None, None, self._workspace(buffers, n_threads),
-                              n_threads)
+    _head_kernel = "softmax_xent"
 
 
 _CLASS_WEIGHT_DOC = """\

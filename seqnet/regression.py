@@ -82,23 +82,7 @@ class SequenceRegressor(StatefulMixin, RegressorMixin, BaseSequenceEstimator):
     def _batch_targets(self, targets, idx, order, lengths):
         return targets[idx]
 
-    def _workspace(self, buffers, n_threads):
-        return buffers.workspace(_kernels.gemm_workspace_size(n_threads))
-
-    def _head_loss(self, feats, tgt, w, d_feats, g, buffers, n_threads):
-        net = self._net
-        grad = buffers.get("head_grad", (feats.shape[0], net.n_outputs))
-        return _kernels.linear_mse(
-            grad, d_feats, g["output.V"], g["output.c"], feats,
-            net.views["output.V"], net.views["output.c"], tgt, w,
-            self._workspace(buffers, n_threads), n_threads)
-
-    def _head_predict(self, feats, out, buffers, n_threads):
-        net = self._net
-        _kernels.linear_mse(out, None, None, None, feats,
-                            net.views["output.V"], net.views["output.c"],
-                            None, None, self._workspace(buffers, n_threads),
-                            n_threads)
+    _head_kernel = "linear_mse"
 
     def _score_outputs(self, outputs, targets, idx):
         return float(r2_score(targets[idx], outputs))
