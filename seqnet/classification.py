@@ -6,7 +6,6 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from . import _kernels
 from ._base import BaseSequenceEstimator
 from ._stateful import StatefulMixin
 from ._validation import check_sequence_targets

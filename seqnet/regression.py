@@ -4,7 +4,6 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 
-from . import _kernels
 from ._base import BaseSequenceEstimator
 from ._stateful import StatefulMixin
 from .classification import _CLASS_WEIGHT_DOC, _CLASSIFIER_DOC_PARAMS
