@@ -501,11 +501,11 @@ class BaseSequenceEstimator(BaseEstimator):
                                n_threads)
         if self._per_step:
             net.backward(d_feats.reshape(out.shape), None, lengths,
-                         self._grads, buffers, n_threads,
+                         g, buffers, n_threads,
                          dropout=self.dropout, seed=self._seed,
                          stream=self._n_updates)
         else:
-            net.backward(None, d_feats, lengths, self._grads, buffers,
+            net.backward(None, d_feats, lengths, g, buffers,
                          n_threads, dropout=self.dropout, seed=self._seed,
                          stream=self._n_updates)
         _kernels.optim_step(net.params, self._grads, self._opt_state,

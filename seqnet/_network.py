@@ -272,16 +272,15 @@ class Network:
                                    ws, n_threads)
         return s
 
-    def backward(self, d_out, d_final, lengths, grads, buffers, n_threads,
+    def backward(self, d_out, d_final, lengths, gviews, buffers, n_threads,
                  dropout=0.0, seed=0, stream=0):
         """Backpropagate through every layer of the last ``forward``.
 
         ``d_out`` (T, B, D) is the gradient of the top layer's output or
         None, ``d_final`` (B, D) that of its final states or None.
-        Parameter gradients accumulate into the views of ``grads`` (a flat
-        buffer laid out like ``params``).
+        Parameter gradients accumulate into ``gviews``, the named views of
+        a flat gradient buffer laid out like ``params`` (``_carve``).
         """
-        gviews = self._carve(grads)
         for layer in reversed(range(len(self.hidden_sizes))):
             x, saved = self._saved[layer]
             H = self.hidden_sizes[layer]
