@@ -1,24 +1,33 @@
 /*
  * gemm.c -- the GEMM driver: blocking, packing, edge tiles, threads.
  *
- * C is cut into jobs of MC x NC; a job walks K in blocks of KC, packs its
- * block of op(A) and op(B) into per-thread buffers and runs the micro-kernel
- * over the tiles.  Threads take whole jobs as they come free (a thread on a
- * busy core takes fewer), so they write disjoint parts of C and every
- * element is summed over K in the same order whatever the thread count:
- * 1, 2 or 3 threads give the same bits.
+ * Threads take whole jobs (disjoint blocks of C) as they come free (a
+ * thread on a busy core takes fewer), and every element is summed over K
+ * in the same order whatever the job layout: 1, 2 or 3 threads give the
+ * same bits.
  */
 #include <string.h>
 #include "gemm.h"
 #include "team.h"
 
-/* Blocks sized for a 32-48 KiB L1 and a 1-2 MiB L2 per core: a KC x nr
- * panel of B stays in L1 while an MC x KC block of A stays in L2. */
+/* Blocks: a KC x nr micro-panel of B stays in L1 while the micro-kernel
+ * streams MC x KC of packed A from L2, and the KC x NC block of B stays in
+ * L2 for every MC block of A (2 MiB L2 per core here; NC is in elements,
+ * so the double block holds half the columns). */
 #define KC 256
-#define MC 96
-#define NC 384
+#define MC 192
+#define NC_F32 1024
+#define NC_F64 512
+#if SN_DOUBLE
+#define NC NC_F64
+#else
+#define NC NC_F32
+#endif
 /* Below this many multiply-adds a second thread costs more than it saves. */
 #define SN_GEMM_MIN_PARALLEL (1 << 20)
+/* Jobs per thread to aim for, so that a thread slowed by a busy core
+ * leaves its share to the others. */
+#define SN_GEMM_JOBS_PER_THREAD 4
 
 const SN_FN(sn_ukr) *SN_FN(sn_ukr_get)(void) {
     switch (sn_isa_current()) {
@@ -32,38 +41,71 @@ const SN_FN(sn_ukr) *SN_FN(sn_ukr_get)(void) {
     }
 }
 
-void SN_FN(sn_pack_a)(real *restrict Ap, const real *restrict A, int64_t lda,
-                      int trans, int64_t m, int64_t k, int mr) {
-    for (int64_t i0 = 0; i0 < m; i0 += mr) {
-        int64_t rows = SN_MIN((int64_t)mr, m - i0);
-        for (int64_t p = 0; p < k; p++) {
-            real *dst = Ap + p * mr;
-            int64_t i = 0;
-            if (trans)
-                for (; i < rows; i++) dst[i] = A[p * lda + i0 + i];
-            else
-                for (; i < rows; i++) dst[i] = A[(i0 + i) * lda + p];
-            for (; i < mr; i++) dst[i] = 0;
+/* The packing loops, with the panel width a constant so that the copies
+ * vectorise; `trans` is constant too at each call. */
+SN_INLINE void pack_rows(real *restrict P, const real *restrict S,
+                         int64_t ld, int trans, int64_t m, int64_t k,
+                         const int r) {
+    for (int64_t i0 = 0; i0 < m; i0 += r) {
+        const int64_t rows = SN_MIN((int64_t)r, m - i0);
+        if (rows == r && trans) {
+            for (int64_t p = 0; p < k; p++)
+                for (int i = 0; i < r; i++)
+                    P[p * r + i] = S[p * ld + i0 + i];
+        } else if (rows == r) {
+            for (int64_t p = 0; p < k; p++)
+                for (int i = 0; i < r; i++)
+                    P[p * r + i] = S[(i0 + i) * ld + p];
+        } else {
+            for (int64_t p = 0; p < k; p++) {
+                int64_t i = 0;
+                for (; i < rows; i++)
+                    P[p * r + i] = trans ? S[p * ld + i0 + i]
+                                         : S[(i0 + i) * ld + p];
+                for (; i < r; i++)
+                    P[p * r + i] = 0;
+            }
         }
-        Ap += (size_t)mr * k;
+        P += (size_t)r * k;
     }
 }
 
+/* Panels of r rows of op(S) (op(S) is m x k; trans: S stored k x m). */
+static void SN_FN(pack_panels)(real *restrict P, const real *restrict S,
+                               int64_t ld, int trans, int64_t m, int64_t k,
+                               int r) {
+#define SN_PACK_CASE(R)                                                       \
+    case R:                                                                   \
+        if (trans)                                                            \
+            pack_rows(P, S, ld, 1, m, k, R);                                  \
+        else                                                                  \
+            pack_rows(P, S, ld, 0, m, k, R);                                  \
+        return;
+    switch (r) {
+        SN_PACK_CASE(4)
+        SN_PACK_CASE(6)
+        SN_PACK_CASE(8)
+        SN_PACK_CASE(16)
+        SN_PACK_CASE(32)
+    default:
+        if (trans)
+            pack_rows(P, S, ld, 1, m, k, r);
+        else
+            pack_rows(P, S, ld, 0, m, k, r);
+    }
+#undef SN_PACK_CASE
+}
+
+void SN_FN(sn_pack_a)(real *restrict Ap, const real *restrict A, int64_t lda,
+                      int trans, int64_t m, int64_t k, int mr) {
+    SN_FN(pack_panels)(Ap, A, lda, trans, m, k, mr);
+}
+
+/* Columns of op(B) are rows of op(B)^T: B packs like A with the transpose
+ * flag flipped. */
 void SN_FN(sn_pack_b)(real *restrict Bp, const real *restrict B, int64_t ldb,
                       int trans, int64_t k, int64_t n, int nr) {
-    for (int64_t j0 = 0; j0 < n; j0 += nr) {
-        int64_t cols = SN_MIN((int64_t)nr, n - j0);
-        for (int64_t p = 0; p < k; p++) {
-            real *dst = Bp + p * nr;
-            int64_t j = 0;
-            if (trans)
-                for (; j < cols; j++) dst[j] = B[(j0 + j) * ldb + p];
-            else
-                for (; j < cols; j++) dst[j] = B[p * ldb + j0 + j];
-            for (; j < nr; j++) dst[j] = 0;
-        }
-        Bp += (size_t)nr * k;
-    }
+    SN_FN(pack_panels)(Bp, B, ldb, !trans, n, k, nr);
 }
 
 /* C tile = beta*C + edge, for the first rows x cols of an nr-wide edge. */
@@ -122,13 +164,32 @@ void SN_FN(sn_gemm_packed)(const SN_FN(sn_ukr) *u, real *restrict C,
     }
 }
 
-/* Per-thread packing buffers: one MC x KC block of A, one KC x NC of B,
- * sized for double so that one workspace size serves both types. */
+/* Per-thread packing buffers: one MC x KC block of A and one KC x NC
+ * block of B, for whichever type needs more, so that one workspace size
+ * serves both. */
 static size_t gemm_thread_bytes(void) {
-    return sn_round_up(sizeof(double) * (sn_packed_size(MC, KC, SN_MAX_MR) +
-                                         sn_packed_size(NC, KC, SN_MAX_NR)));
+    size_t f = sizeof(float) * (sn_packed_size(MC, KC, SN_MAX_MR) +
+                                sn_packed_size(NC_F32, KC, SN_MAX_NR));
+    size_t d = sizeof(double) * (sn_packed_size(MC, KC, SN_MAX_MR) +
+                                 sn_packed_size(NC_F64, KC, SN_MAX_NR));
+    return sn_round_up(SN_MAX(f, d));
 }
 
+/* C = beta*C for rows [0, m), columns [0, n) (K == 0). */
+static void SN_FN(scale_c)(real *c, int64_t ldc, int64_t m, int64_t n,
+                           real beta) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++)
+            c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+}
+
+/* C is cut into jobs of a group of MC-row blocks by NC columns.  A job
+ * walks K in blocks of KC: it packs its KC x NC block of op(B) once, then
+ * for each MC block of its rows packs that block of op(A) and runs the
+ * micro-kernel over the tiles.  One thread with room in L2 takes all rows
+ * in one group, so B is packed once per K block; more threads get about
+ * SN_GEMM_JOBS_PER_THREAD jobs each.  Every element is summed over K in the
+ * same order in any job layout, so the layout never changes a result. */
 void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
                         const real *Bm, int64_t ldb, real beta, int trans_a,
                         int trans_b, int64_t M, int64_t N, int64_t K,
@@ -138,11 +199,18 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
     const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
     char *ws = sn_align_ptr(workspace);
     const size_t per_thread = gemm_thread_bytes();
-    const int64_t mjobs = (M + MC - 1) / MC, njobs = (N + NC - 1) / NC;
-    const int64_t jobs = mjobs * njobs;
+    const int64_t mblocks = (M + MC - 1) / MC, njobs = (N + NC - 1) / NC;
     int nt = sn_threads(n_threads);
-    if ((double)M * N * K < SN_GEMM_MIN_PARALLEL || jobs == 1)
+    if ((double)M * N * K < SN_GEMM_MIN_PARALLEL || mblocks * njobs == 1)
         nt = 1;
+    int64_t groups = 1;
+    if (nt > 1) {
+        int64_t want = SN_GEMM_JOBS_PER_THREAD * nt;
+        groups = SN_MIN(mblocks, SN_MAX((int64_t)1, (want + njobs - 1) / njobs));
+    }
+    const int64_t group_rows = (mblocks + groups - 1) / groups * MC;
+    groups = (M + group_rows - 1) / group_rows;
+    const int64_t jobs = groups * njobs;
     nt = (int)SN_MIN((int64_t)nt, jobs);
 
     sn_team team;
@@ -153,24 +221,33 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
         real *Bp = Ap + sn_packed_size(MC, KC, SN_MAX_MR);
         #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t job = 0; job < jobs; job++) {
-            int64_t i0 = (job / njobs) * MC, j0 = (job % njobs) * NC;
-            int64_t m = SN_MIN((int64_t)MC, M - i0);
-            int64_t n = SN_MIN((int64_t)NC, N - j0);
-            real *c = C + i0 * ldc + j0;
+            const int64_t g0 = (job / njobs) * group_rows;
+            const int64_t j0 = (job % njobs) * NC;
+            const int64_t g1 = SN_MIN(M, g0 + group_rows);
+            const int64_t n = SN_MIN((int64_t)NC, N - j0);
             if (K == 0) {
-                for (int64_t i = 0; i < m; i++)
-                    for (int64_t j = 0; j < n; j++)
-                        c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+                SN_FN(scale_c)(C + g0 * ldc + j0, ldc, g1 - g0, n, beta);
                 continue;
             }
             for (int64_t p0 = 0; p0 < K; p0 += KC) {
-                int64_t k = SN_MIN((int64_t)KC, K - p0);
-                const real *a = trans_a ? A + p0 * lda + i0 : A + i0 * lda + p0;
-                const real *b = trans_b ? Bm + j0 * ldb + p0 : Bm + p0 * ldb + j0;
-                SN_FN(sn_pack_a)(Ap, a, lda, trans_a, m, k, u->mr);
+                const int64_t k = SN_MIN((int64_t)KC, K - p0);
+                const real *b = trans_b ? Bm + j0 * ldb + p0
+                                        : Bm + p0 * ldb + j0;
                 SN_FN(sn_pack_b)(Bp, b, ldb, trans_b, k, n, u->nr);
-                SN_FN(sn_gemm_packed)(u, c, ldc, Ap, 0, Bp,
-                                      p0 == 0 ? beta : 1, m, n, k);
+                for (int64_t i0 = g0; i0 < g1; i0 += MC) {
+                    const int64_t m = SN_MIN((int64_t)MC, g1 - i0);
+                    const real beta_k = p0 == 0 ? beta : 1;
+                    real *c = C + i0 * ldc + j0;
+                    if (!trans_a) {   /* rows of A are read in place */
+                        SN_FN(sn_gemm_packed)(u, c, ldc, A + i0 * lda + p0,
+                                              lda, Bp, beta_k, m, n, k);
+                        continue;
+                    }
+                    SN_FN(sn_pack_a)(Ap, A + p0 * lda + i0, lda, 1, m, k,
+                                     u->mr);
+                    SN_FN(sn_gemm_packed)(u, c, ldc, Ap, 0, Bp, beta_k, m, n,
+                                          k);
+                }
             }
         }
         sn_team_finish(&team, omp_get_thread_num());

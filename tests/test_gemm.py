@@ -169,7 +169,7 @@ def test_beta_one_accumulates_repeated_calls(isa, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_thread_count_does_not_change_bits(isa, dtype, trans_a, trans_b,
                                            beta):
-    # M*N*K = 6e6 >= 2**18 and M spans several MC = 96 row blocks, so the
+    # M*N*K = 1.8e7 >= 2**20 and M spans two MC = 192 row blocks, so the
     # driver does split the jobs between threads; K = 300 crosses KC.
     M, N, K = 300, 200, 300
     rng = np.random.default_rng(4)
@@ -189,6 +189,33 @@ def test_thread_count_does_not_change_bits(isa, dtype, trans_a, trans_b,
         assert np.array_equal(
             _ops.gemm(A, B, trans_a, trans_b, n_threads=n_threads),
             _ops.gemm(A, B, trans_a, trans_b, n_threads=1)), n_threads
+
+
+@pytest.mark.parametrize("trans_a, trans_b", TRANS,
+                         ids=["NN", "NT", "TN", "TT"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_blocks_past_every_edge_match_matmul_on_any_thread_count(
+        isa, dtype, trans_a, trans_b):
+    # N = 1100 spans two NC column blocks (1024 float32, 512 double), M =
+    # 420 three MC = 192 row blocks (grouped differently for 1, 2 and 3
+    # threads), K = 520 three KC = 256 blocks.
+    M, N, K = 420, 1100, 520
+    rng = np.random.default_rng(6)
+    A, B = _operands(rng, M, N, K, trans_a, trans_b, dtype)
+    C0 = rng.standard_normal((M, N)).astype(dtype)
+    results = {}
+    for n_threads in (1, 2, 3):
+        C = C0.copy()
+        _kernels.gemm(C, A, B, 0.5, trans_a, trans_b,
+                      _workspace(n_threads), n_threads)
+        results[n_threads] = C
+    A64, B64 = _op(A, trans_a).astype(np.float64), \
+        _op(B, trans_b).astype(np.float64)
+    old = 0.5 * C0.astype(np.float64)
+    _check(results[1], old + A64 @ B64, np.abs(old) + np.abs(A64) @ np.abs(B64),
+           K, dtype, f"M={M} N={N} K={K} {isa}")
+    for n_threads in (2, 3):
+        assert np.array_equal(results[n_threads], results[1]), n_threads
 
 
 # ---------------------------------------------------------------- bad input
