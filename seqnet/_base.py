@@ -96,8 +96,21 @@ def _all_or_nothing(fit):
     return wrapper
 
 
+# The order of a batch of one sequence; read-only, as every such batch
+# shares it.
+_ORDER_OF_ONE = np.zeros(1, np.intp)
+_ORDER_OF_ONE.flags.writeable = False
+
+
 def _pad(seqs, idx, buffers):
-    """A batch of sequences ``idx`` in a reused buffer (see pad_batch)."""
+    """A batch of sequences ``idx`` (each in ``[0, len(seqs))``) in a reused
+    buffer (see pad_batch).  One sequence's packed rows already are its
+    batch ``(T, 1, F)``, so they are used in place: no copy."""
+    if len(idx) == 1:
+        i = idx[0]
+        start, stop = seqs.offsets[i], seqs.offsets[i + 1]
+        x = seqs.data[start:stop].reshape(stop - start, 1, seqs.n_features)
+        return x, seqs.lengths[i:i + 1], _ORDER_OF_ONE
     need = int(seqs.lengths[idx].max()) * len(idx) * seqs.n_features
     return pad_batch(seqs, idx, out=buffers.get("x", (need,)))
 
@@ -238,6 +251,12 @@ class BaseSequenceEstimator(BaseEstimator):
         if reset:
             self.n_features_in_ = seqs.n_features
         return seqs
+
+    def _check_fitted(self):
+        """``check_is_fitted(self, "_net")``, without its 5 us of tag
+        look-ups when the model is fitted."""
+        if "_net" not in self.__dict__:
+            check_is_fitted(self, "_net")
 
     def _hidden(self):
         sizes = self.hidden_sizes
@@ -552,32 +571,35 @@ class BaseSequenceEstimator(BaseEstimator):
         """Head outputs (probabilities or values) for sequences ``idx``,
         in that order: (n, K) for many-to-one, or for per-step heads a list
         of (T_i, K) arrays."""
-        check_is_fitted(self, "_net")
+        self._check_fitted()
         net = self._net
         idx = np.arange(len(seqs)) if idx is None else idx
         if n_threads is None:
             n_threads = _n_threads(self.n_jobs)
         buffers = self._buffers()
         K = net.n_outputs
-        G = max(net.hidden_sizes) * 4
-        t_max = int(seqs.lengths[idx].max())
-        per_batch = max(1, min(len(idx),
-                               _PREDICT_BATCH_ELEMENTS // (t_max * G)))
-        results = [None] * len(idx) if self._per_step else \
-            np.empty((len(idx), K), net.dtype)
-        for start in range(0, len(idx), per_batch):
-            pos = np.arange(start, min(len(idx), start + per_batch))
-            x, lengths, order = _pad(seqs, idx[pos], buffers)
+        n = len(idx)
+        per_batch = 1
+        if n > 1:
+            G = max(net.hidden_sizes) * 4
+            t_max = int(seqs.lengths[idx].max())
+            per_batch = max(1, min(n, _PREDICT_BATCH_ELEMENTS // (t_max * G)))
+        results = [None] * n if self._per_step else np.empty((n, K), net.dtype)
+        for start in range(0, n, per_batch):
+            stop = min(n, start + per_batch)
+            x, lengths, order = _pad(seqs, idx[start:stop], buffers)
             out, fin = net.forward(x, lengths, buffers, n_threads)
             feats = out.reshape(-1, out.shape[-1]) if self._per_step else fin
             probs = buffers.get("head_out", (feats.shape[0], K))
             self._head_predict(feats, probs, buffers, n_threads)
             if self._per_step:
                 probs = probs.reshape(out.shape[0], out.shape[1], K)
-                for j, p in enumerate(pos[order]):
-                    results[p] = probs[:lengths[j], j].copy()
+                for j, p in enumerate(order):
+                    results[start + p] = probs[:lengths[j], j].copy()
+            elif stop - start == 1:
+                results[start] = probs[0]  # no fancy-indexed store: 1 us
             else:
-                results[pos[order]] = probs
+                results[start:stop][order] = probs
         return results
 
     def _evaluate(self, seqs, targets, idx, n_threads):

@@ -4,7 +4,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseSequenceEstimator
 from ._stateful import StatefulMixin
@@ -255,7 +255,7 @@ class SequenceClassifier(StatefulMixin, _SoftmaxHead, ClassifierMixin,
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in the
         order of ``classes_``."""
-        check_is_fitted(self, "_net")
+        self._check_fitted()
         return self._forward_outputs(self._check_X(X, reset=False))
 
     def predict_log_proba(self, X):
@@ -356,7 +356,7 @@ class SequenceTagger(StatefulMixin, _SoftmaxHead, ClassifierMixin,
         return self._partial_fit(X, y, classes, sample_weight)
 
     def _per_step_outputs(self, X):
-        check_is_fitted(self, "_net")
+        self._check_fitted()
         seqs = self._check_X(X, reset=False)
         return seqs, self._forward_outputs(seqs)
 

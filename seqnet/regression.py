@@ -2,7 +2,6 @@
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseSequenceEstimator
 from ._stateful import StatefulMixin
@@ -111,7 +110,7 @@ class SequenceRegressor(StatefulMixin, RegressorMixin, BaseSequenceEstimator):
     def predict(self, X):
         """Predicted values: (n_samples,) if fitted on 1-D y, else
         (n_samples, n_outputs)."""
-        check_is_fitted(self, "_net")
+        self._check_fitted()
         out = self._forward_outputs(self._check_X(X, reset=False))
         # float64 whatever the model's dtype, as scikit-learn's regressors.
         out = out.astype(np.float64)
