@@ -34,27 +34,26 @@ SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
 
 SN_INLINE void backward_units(const real *restrict h,
                               const real *restrict dh, real *restrict dg,
-                              real *restrict dstep,
                               const real *restrict dhc, int64_t j0,
                               int64_t j1, const int act, const int has_dh) {
     for (int64_t j = j0; j < j1; j++) {
         real dht = dhc[j];
         if (has_dh)
             dht += dh[j];
-        dg[j] = dstep[j] = dht * sn_act_grad(act, h[j]);
+        dg[j] = dht * sn_act_grad(act, h[j]);
     }
 }
 
 SN_CLONES static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
-                         int64_t tprev, int64_t j0, int64_t j1, real *dstep) {
+                         int64_t tprev, int64_t j0, int64_t j1) {
     const int64_t row = t * r->B + b;
     const real *h = r->h + row * r->H;
     const real *dh = r->dh ? r->dh + row * r->H : NULL;
     real *dg = r->dgates + row * r->H, *dhc = r->dh_carry + b * r->H;
     (void)tprev;
 #define SN_ELMAN_BACKWARD(ACT)                                                 \
-    (dh ? backward_units(h, dh, dg, dstep, dhc, j0, j1, ACT, 1)                \
-        : backward_units(h, NULL, dg, dstep, dhc, j0, j1, ACT, 0))
+    (dh ? backward_units(h, dh, dg, dhc, j0, j1, ACT, 1)                       \
+        : backward_units(h, NULL, dg, dhc, j0, j1, ACT, 0))
     switch (r->activation) {
     case SN_RELU: SN_ELMAN_BACKWARD(SN_RELU); break;
     case SN_SOFTSIGN: SN_ELMAN_BACKWARD(SN_SOFTSIGN); break;

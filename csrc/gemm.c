@@ -255,6 +255,98 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
     sn_team_end(&team);
 }
 
+/* Panels of r rows of A^T for rows [i0, i0 + m) of a part, K rows
+ * [p0, p0 + k) of A. */
+static void SN_FN(pack_part)(real *restrict P, const SN_FN(sn_tn_part) *pt,
+                             int64_t i0, int64_t m, int64_t p0, int64_t k,
+                             int r) {
+    for (int64_t q0 = 0; q0 < m; q0 += r) {
+        const int64_t rows = SN_MIN((int64_t)r, m - q0);
+        for (int64_t p = 0; p < k; p++) {
+            const int64_t row = p0 + p;
+            const real *src = (row < pt->split
+                                   ? pt->A0 + row * pt->lda
+                                   : pt->A1 + (row - pt->split) * pt->lda) +
+                              i0 + q0;
+            real *dst = P + p * r;
+            int64_t i = 0;
+            for (; i < rows; i++)
+                dst[i] = src[i];
+            for (; i < r; i++)
+                dst[i] = 0;
+        }
+        P += (size_t)r * k;
+    }
+}
+
+/* The parts' rows are laid end to end, each starting on an MC boundary,
+ * and cut like the rows of sn_gemm_run: one thread takes every part in one
+ * job per NC column block, so each block of Bm is packed once. */
+void SN_FN(sn_gemm_tn_parts)(const SN_FN(sn_tn_part) *parts, int nparts,
+                             const real *Bm, int64_t ldb, int64_t N,
+                             int64_t K, void *workspace, int n_threads) {
+    if (N <= 0 || K <= 0 || nparts <= 0)
+        return;
+    const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
+    char *ws = sn_align_ptr(workspace);
+    const size_t per_thread = gemm_thread_bytes();
+    int64_t mblocks = 0;
+    double work = 0;
+    for (int q = 0; q < nparts; q++) {
+        mblocks += (parts[q].m + MC - 1) / MC;
+        work += (double)parts[q].m * N * K;
+    }
+    const int64_t njobs = (N + NC - 1) / NC;
+    int nt = sn_threads(n_threads);
+    if (work < SN_GEMM_MIN_PARALLEL || mblocks * njobs == 1)
+        nt = 1;
+    int64_t groups = 1;
+    if (nt > 1) {
+        int64_t want = SN_GEMM_JOBS_PER_THREAD * nt;
+        groups = SN_MIN(mblocks, SN_MAX((int64_t)1, (want + njobs - 1) / njobs));
+    }
+    const int64_t group_blocks = (mblocks + groups - 1) / groups;
+    groups = (mblocks + group_blocks - 1) / group_blocks;
+    const int64_t jobs = groups * njobs;
+    nt = (int)SN_MIN((int64_t)nt, jobs);
+
+    sn_team team;
+    nt = sn_team_begin(&team, nt);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        real *Ap = (real *)(ws + per_thread * omp_get_thread_num());
+        real *Bp = Ap + sn_packed_size(MC, KC, SN_MAX_MR);
+        #pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t job = 0; job < jobs; job++) {
+            const int64_t blk0 = (job / njobs) * group_blocks;
+            const int64_t blk1 = blk0 + group_blocks;
+            const int64_t j0 = (job % njobs) * NC;
+            const int64_t n = SN_MIN((int64_t)NC, N - j0);
+            for (int64_t p0 = 0; p0 < K; p0 += KC) {
+                const int64_t k = SN_MIN((int64_t)KC, K - p0);
+                SN_FN(sn_pack_b)(Bp, Bm + p0 * ldb + j0, ldb, 0, k, n, u->nr);
+                int64_t blk = 0;   /* global index of the part's first block */
+                for (int q = 0; q < nparts; q++) {
+                    const SN_FN(sn_tn_part) *pt = &parts[q];
+                    const int64_t nb = (pt->m + MC - 1) / MC;
+                    for (int64_t b = SN_MAX(blk0 - blk, (int64_t)0);
+                         b < nb && blk + b < blk1; b++) {
+                        const int64_t i0 = b * MC;
+                        const int64_t m = SN_MIN((int64_t)MC, pt->m - i0);
+                        SN_FN(pack_part)(Ap, pt, i0, m, p0, k, u->mr);
+                        SN_FN(sn_gemm_packed)(u, pt->C + i0 * pt->ldc + j0,
+                                              pt->ldc, Ap, 0, Bp, 1, m, n,
+                                              k);
+                    }
+                    blk += nb;
+                }
+            }
+        }
+        sn_team_finish(&team, omp_get_thread_num());
+    }
+    sn_team_end(&team);
+}
+
 #if !SN_DOUBLE
 /* Type-independent: compiled once, with the float32 instance. */
 size_t sn_gemm_workspace_size(int n_threads) {

@@ -80,4 +80,22 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
                         int trans_b, int64_t M, int64_t N, int64_t K,
                         void *workspace, int n_threads);
 
+/* One block of rows of a stacked weight-gradient GEMM: C (m, N) +=
+ * A^T . Bm, where A holds K rows of m: row p at A0 + p*lda for p < split,
+ * at A1 + (p - split)*lda after (two arrays read as one; lda == 0 repeats
+ * row 0 -- a row of ones makes C the column sums of Bm). */
+typedef struct {
+    real *C;
+    int64_t ldc;
+    const real *A0, *A1;
+    int64_t lda, split, m;
+} SN_FN(sn_tn_part);
+
+/* Every part's C += A^T . Bm (Bm is K x N, row stride ldb), in one pass
+ * over Bm: each KC x NC block of Bm is packed once for all parts.  Each
+ * element is summed over K in increasing order, whatever the threads. */
+void SN_FN(sn_gemm_tn_parts)(const SN_FN(sn_tn_part) *parts, int nparts,
+                             const real *Bm, int64_t ldb, int64_t N,
+                             int64_t K, void *workspace, int n_threads);
+
 #endif

@@ -42,7 +42,7 @@ SN_INLINE void backward_units(const real *restrict g,
                               const real *restrict hn,
                               const real *restrict hp,
                               const real *restrict dh, real *restrict dg,
-                              real *restrict dgh, real *restrict dstep,
+                              real *restrict dgh,
                               real *restrict dhc, int64_t H, int64_t j0,
                               int64_t j1, const int has_dh) {
     for (int64_t j = j0; j < j1; j++) {
@@ -57,25 +57,25 @@ SN_INLINE void backward_units(const real *restrict g,
         real dar = dan * hn[j] * rr * (1 - rr);
         real dhn = dan * rr;
         dhc[j] = dht * z;       /* the direct path; the GEMM adds dgh.U^T */
-        dg[j] = dgh[j] = dstep[j] = dar;
-        dg[H + j] = dgh[H + j] = dstep[H + j] = daz;
+        dg[j] = dgh[j] = dar;
+        dg[H + j] = dgh[H + j] = daz;
         dg[2 * H + j] = dan;
-        dgh[2 * H + j] = dstep[2 * H + j] = dhn;
+        dgh[2 * H + j] = dhn;
     }
 }
 
 SN_CLONES static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
-                         int64_t tprev, int64_t j0, int64_t j1, real *dstep) {
+                         int64_t tprev, int64_t j0, int64_t j1) {
     const int64_t H = r->H, row = t * r->B + b;
     const real *g = r->gates + row * 3 * H, *hn = r->hn + row * H;
     const real *hp = tprev < 0 ? r->h0 + b * H : r->h + (tprev * r->B + b) * H;
     real *dg = r->dgates + row * 3 * H, *dgh = r->dgates_h + row * 3 * H;
     real *dhc = r->dh_carry + b * H;
     if (r->dh)
-        backward_units(g, hn, hp, r->dh + row * H, dg, dgh, dstep, dhc, H, j0,
-                       j1, 1);
+        backward_units(g, hn, hp, r->dh + row * H, dg, dgh, dhc, H, j0, j1,
+                       1);
     else
-        backward_units(g, hn, hp, NULL, dg, dgh, dstep, dhc, H, j0, j1, 0);
+        backward_units(g, hn, hp, NULL, dg, dgh, dhc, H, j0, j1, 0);
 }
 
 /* dbh += sum of d hn = r * da_n: the n block of dgates_h. */

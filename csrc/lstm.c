@@ -64,7 +64,7 @@ SN_INLINE void backward_units(const real *restrict gi, const real *restrict gf,
                               const real *restrict dh,
                               const real *restrict p, real *restrict di,
                               real *restrict df, real *restrict dgc,
-                              real *restrict dgo, real *restrict dstep,
+                              real *restrict dgo,
                               real *restrict dhc, real *restrict dcc,
                               int64_t H, int64_t j0, int64_t j1,
                               const int peep, const int has_dh) {
@@ -91,15 +91,11 @@ SN_INLINE void backward_units(const real *restrict gi, const real *restrict gf,
         df[j] = daf;
         dgc[j] = dag;
         dgo[j] = dao;
-        dstep[j] = dai;
-        dstep[H + j] = daf;
-        dstep[2 * H + j] = dag;
-        dstep[3 * H + j] = dao;
     }
 }
 
 SN_CLONES static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
-                         int64_t tprev, int64_t j0, int64_t j1, real *dstep) {
+                         int64_t tprev, int64_t j0, int64_t j1) {
     const int64_t H = r->H, row = t * r->B + b;
     const real *g = r->gates + row * 4 * H, *c = r->c + row * H;
     const real *cp = tprev < 0 ? r->c0 + b * H : r->c + (tprev * r->B + b) * H;
@@ -108,7 +104,7 @@ SN_CLONES static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
     real *dhc = r->dh_carry + b * H, *dcc = r->dc_carry + b * H;
 #define SN_LSTM_BACKWARD(PEEP, HAS_DH)                                         \
     backward_units(g, g + H, g + 2 * H, g + 3 * H, c, cp, dh, r->p, dg,       \
-                   dg + H, dg + 2 * H, dg + 3 * H, dstep, dhc, dcc, H, j0,    \
+                   dg + H, dg + 2 * H, dg + 3 * H, dhc, dcc, H, j0,           \
                    j1, PEEP, HAS_DH)
     if (r->p && dh)
         SN_LSTM_BACKWARD(1, 1);

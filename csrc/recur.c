@@ -65,7 +65,7 @@ static size_t SN_FN(carve)(SN_FN(layout) *L, char *base,
         if (cell->has_c)
             L->dc_carry = sn_take(&a, r * B * H);
         L->dfirst = sn_take(&a, r * B * G);
-        L->thread_bytes = 0;   /* the backward loop reads dstep in place */
+        L->thread_bytes = 0;   /* the backward GEMM reads its rows in place */
     }
     L->thread = sn_take(&a, L->thread_bytes * nt);
     L->gemm_ws = sn_take(&a, sn_gemm_workspace_size(nt));
@@ -155,6 +155,42 @@ static void SN_FN(valid_rows_gemm_tn)(real *C, int64_t ldc, const real *A,
         SN_FN(sn_gemm_run)(C, ldc, A + (t + shift) * B * lda, lda,
                            Bm + t * B * ldb, ldb, 1, 1, 0, M, N,
                            nact[t + late], ws, nt);
+}
+
+/* dW += x^T . dgates and db += column sums of dgates over the valid
+ * (t, b), and, when dU is given (forward direction, dU multiplying the same
+ * dgates), dU += h_prev^T . dgates with h_prev = h0 at time 0: one stacked
+ * GEMM for the leading steps where every row is valid, one per ragged
+ * step.  db is the GEMM of a row of ones, so it is summed in the same
+ * order as the weights. */
+static void SN_FN(weight_grads)(SN_FN(sn_rnn) *r, real *dW, real *db,
+                                real *dU, const int64_t *nact, void *ws,
+                                int nt) {
+    static const real one = 1;
+    const int64_t T = r->T, B = r->B, I = r->I, H = r->H, G = r->G;
+    int64_t full = 0;
+    while (full < T && nact[full] == B)
+        full++;
+    for (int64_t t0 = 0, t1; t0 < T && nact[t0] > 0; t0 = t1) {
+        t1 = t0 < full ? full : t0 + 1;
+        const int64_t rows = t0 < full ? (full - t0) * B : nact[t0];
+        SN_FN(sn_tn_part) parts[3] = {
+            {dW, G, r->x + t0 * B * I, NULL, I, rows, I},
+            {db, G, &one, NULL, 0, rows, 1},
+        };
+        int nparts = 2;
+        if (dU) {
+            /* time t0 - 1, or h0 for the rows of time 0 (t0 == 0 < full) */
+            if (t0 == 0)
+                parts[2] = (SN_FN(sn_tn_part)){dU, G, r->h0, r->h, H, B, H};
+            else
+                parts[2] = (SN_FN(sn_tn_part)){dU, G, r->h + (t0 - 1) * B * H,
+                                               NULL, H, rows, H};
+            nparts = 3;
+        }
+        SN_FN(sn_gemm_tn_parts)(parts, nparts, r->dgates + t0 * B * G, G, G,
+                                rows, ws, nt);
+    }
 }
 
 /* How the time loop splits over threads.
@@ -292,15 +328,19 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
     }
 }
 
-/* The backward time loop for rows [r0, r1) and units [j0, j1). */
+/* The backward time loop for rows [r0, r1) and units [j0, j1).  The
+ * recurrent GEMM reads this step's recurrent-side dgates in place when the
+ * rows sit side by side at one time (forwards); in reverse each row is at
+ * its own time, and its units' columns are gathered into a step buffer. */
 static void SN_FN(backward_span)(const SN_FN(loop) *lp, int64_t r0,
                                  int64_t r1, int64_t j0, int64_t j1) {
     const SN_FN(sn_cell) *cell = lp->cell;
     SN_FN(sn_rnn) *r = lp->r;
     const int64_t B = r->B, H = r->H, G = r->G, *lengths = lp->lengths;
-    const int reverse = lp->reverse;
+    const int reverse = lp->reverse, ngates = cell->ngates;
     const int64_t w = j1 - j0;
     const real *UTp = lp->L->Up + j0 * G;   /* these units' columns */
+    const real *dgr = cell->separate_h ? r->dgates_h : r->dgates;
     for (int64_t s = lp->steps - 1; s >= 0; s--) {
         const int64_t n = own_rows(lp->L->nact[s], r0, r1);
         /* Two step buffers: with SPLIT_UNITS a thread may start step s
@@ -309,14 +349,20 @@ static void SN_FN(backward_span)(const SN_FN(loop) *lp, int64_t r0,
         for (int64_t b = r0; b < r0 + n; b++) {
             int64_t t = time_of(lengths, b, s, reverse);
             int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
-            cell->backward_row(r, t, b, tprev, j0, j1, dstep + b * G);
+            cell->backward_row(r, t, b, tprev, j0, j1);
+            if (reverse)
+                for (int q = 0; q < ngates; q++)
+                    memcpy(dstep + b * G + q * H + j0,
+                           dgr + (t * B + b) * G + q * H + j0,
+                           sizeof(real) * w);
         }
         if (lp->barrier) {
             #pragma omp barrier
         }
+        const real *A = reverse ? dstep : dgr + s * B * G;
         SN_FN(sn_gemm_packed)(lp->u, r->dh_carry + r0 * H + j0, H,
-                              dstep + r0 * G, G, UTp,
-                              cell->direct_dh ? 1 : 0, n, w, G);
+                              A + r0 * G, G, UTp, cell->direct_dh ? 1 : 0, n,
+                              w, G);
     }
 }
 
@@ -474,20 +520,25 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
         SN_FN(valid_rows_gemm)(dx, I, L.dgates, G, W, G, 1, I, G, L.nact, T,
                                B, L.gemm_ws, nt);
     }
-    SN_FN(valid_rows_gemm_tn)(dW, G, r->x, I, L.dgates, G, I, G, 0, L.nact,
-                              T, B, L.gemm_ws, nt);
-    const real *dgh = cell->separate_h ? L.dgates_h : L.dgates;
-    SN_FN(valid_rows_gemm_tn)(dU, G, r->h, H, dgh, G, H, G,
-                              reverse ? 1 : -1, L.nact, T, B, L.gemm_ws, nt);
-    /* The step that read h0: time 0 forwards, the last valid time in
-     * reverse. */
-    for (int64_t b = 0; b < B; b++) {
-        int64_t t = reverse ? lengths[b] - 1 : 0;
-        memcpy(L.dfirst + b * G, dgh + (t * B + b) * G, sizeof(real) * G);
+    /* dW, db and -- forwards, when it multiplies the same dgates -- dU in
+     * one pass over dgates. */
+    const int fuse_u = !reverse && !cell->separate_h;
+    SN_FN(weight_grads)(r, dW, db, fuse_u ? dU : NULL, L.nact, L.gemm_ws, nt);
+    if (!fuse_u) {
+        const real *dgh = cell->separate_h ? L.dgates_h : L.dgates;
+        SN_FN(valid_rows_gemm_tn)(dU, G, r->h, H, dgh, G, H, G,
+                                  reverse ? 1 : -1, L.nact, T, B, L.gemm_ws,
+                                  nt);
+        /* The step that read h0: time 0 forwards, the last valid time in
+         * reverse. */
+        for (int64_t b = 0; b < B; b++) {
+            int64_t t = reverse ? lengths[b] - 1 : 0;
+            memcpy(L.dfirst + b * G, dgh + (t * B + b) * G,
+                   sizeof(real) * G);
+        }
+        SN_FN(sn_gemm_run)(dU, G, r->h0, H, L.dfirst, G, 1, 1, 0, H, G, B,
+                           L.gemm_ws, nt);
     }
-    SN_FN(sn_gemm_run)(dU, G, r->h0, H, L.dfirst, G, 1, 1, 0, H, G, B,
-                       L.gemm_ws, nt);
-    SN_FN(sn_valid_colsum)(db, L.dgates, G, G, L.nact, T, B);
     if (cell->backward_params)
         cell->backward_params(r, L.nact, lengths, reverse);
     return SN_OK;

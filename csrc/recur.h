@@ -40,11 +40,11 @@ typedef struct {
     void (*forward_row)(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
                         const real *rg, int64_t w);
-    /* Writes dgates[t, b] (and dgates_h) for units [j0, j1) and the same
-     * recurrent-side values into dstep (the row of this step's (B, G)
-     * buffer); updates dh_carry/dc_carry for those units. */
+    /* Writes dgates[t, b] (and dgates_h, the recurrent side, when it
+     * differs) for units [j0, j1); updates dh_carry/dc_carry for those
+     * units. */
     void (*backward_row)(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
-                         int64_t tprev, int64_t j0, int64_t j1, real *dstep);
+                         int64_t tprev, int64_t j0, int64_t j1);
     /* Optional, after the backward loop: the cell's own parameter
      * gradients (peepholes, bh), summed over every valid (t, b) in one
      * fixed order.  nact[t] is the number of rows valid at time t. */

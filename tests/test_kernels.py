@@ -79,6 +79,10 @@ SHAPES.update({
     # by hidden units when B < 8 and B*H*G >= 2**18 (Elman: 4*260*260).
     "rows": (12, [12, 12, 11, 10, 9, 9, 8, 7, 6, 5, 4, 4, 3, 2, 2, 1], 9, 96),
     "units": (5, [5, 4, 4, 2], 5, 260),
+    # Nine full steps, then ragged ones: the weight gradients' stacked GEMM
+    # over the full steps is big enough (>= 2**20 multiply-adds) to split
+    # over threads.
+    "long": (20, [20] * 12 + [15, 15, 9, 9], 9, 96),
 })
 # A relu pre-activation this close to 0 could change sign between float32
 # and float64 rounding (errors there are ~1e-7), flipping the derivative.
@@ -438,7 +442,7 @@ def test_dx_is_optional(cell, reverse):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("shape", ["H5-I3", "big", "rows", "units"])
+@pytest.mark.parametrize("shape", ["H5-I3", "big", "rows", "units", "long"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 @pytest.mark.parametrize("cell", CELLS)
 def test_thread_count_does_not_change_bits(isa, cell, reverse, shape, dtype):
