@@ -40,9 +40,41 @@ static int sn_detect(void) {
         avail |= 1 << SN_ISA_AVX512;
     return avail;
 }
+
+/* Bytes of the level-2 data (or unified) cache of one core: CPUID leaf 4
+ * (Intel), else leaf 0x80000006 (AMD); 0 when neither answers. */
+static size_t sn_detect_l2(void) {
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) >= 4)
+        for (unsigned i = 0; i < 16; i++) {
+            __cpuid_count(4, i, a, b, c, d);
+            unsigned type = a & 0x1f, level = (a >> 5) & 0x7;
+            if (type == 0)
+                break;
+            if (level == 2 && (type == 1 || type == 3))
+                return (size_t)((b >> 22) + 1) * (((b >> 12) & 0x3ff) + 1) *
+                       ((b & 0xfff) + 1) * ((size_t)c + 1);
+        }
+    if (__get_cpuid_max(0x80000000, NULL) >= 0x80000006) {
+        __cpuid(0x80000006, a, b, c, d);
+        return (size_t)(c >> 16) * 1024;
+    }
+    return 0;
+}
 #else
 static int sn_detect(void) { return 1 << SN_ISA_REF; }
+static size_t sn_detect_l2(void) { return 0; }
 #endif
+
+size_t sn_l2_bytes(void) {
+    static size_t l2 = 0;
+    if (l2 == 0) {
+        size_t found = sn_detect_l2();
+        /* 256 KiB: the smallest L2 of the last decade's x86 cores. */
+        l2 = found >= 65536 ? found : 262144;
+    }
+    return l2;
+}
 
 /* Paths compiled into this build; cpu.c learns them from the build system. */
 static int sn_compiled(void) {

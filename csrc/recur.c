@@ -33,6 +33,7 @@
 typedef struct {
     int64_t *nact;   /* (T) active rows at each step / time */
     real *Up;        /* packed recurrent weights */
+    real *Wp;        /* forward: packed input weights (step by step x.W) */
     real *dgates, *dgates_h, *dstep, *dh_carry, *dc_carry, *dfirst;
     char *thread;    /* per-thread scratch */
     size_t thread_bytes;
@@ -43,7 +44,7 @@ typedef struct {
  * it up, so the two cannot disagree. */
 static size_t SN_FN(carve)(SN_FN(layout) *L, char *base,
                            const SN_FN(sn_cell) *cell, int64_t T, int64_t B,
-                           int64_t H, int nt, int backward) {
+                           int64_t I, int64_t H, int nt, int backward) {
     const int64_t G = cell->ngates * H;
     const size_t r = sizeof(real);
     sn_arena a = {base, 0};
@@ -52,9 +53,12 @@ static size_t SN_FN(carve)(SN_FN(layout) *L, char *base,
     if (!backward) {
         /* each gate's H columns in panels: at most H + nr columns */
         L->Up = sn_take(&a, r * cell->ngates * (H + SN_MAX_NR) * H);
-        /* packed h_prev, then the slice's recurrent pre-activations */
+        L->Wp = sn_take(&a, r * cell->ngates * (H + SN_MAX_NR) * I);
+        /* packed h_prev and x, the step's x.W (reverse), then the slice's
+         * recurrent pre-activations */
         L->thread_bytes = sn_round_up(r * (B + SN_MAX_MR) * H) +
-                          sn_round_up(r * B * (G + cell->ngates * SN_MAX_NR));
+                          sn_round_up(r * (B + SN_MAX_MR) * I) +
+                          2 * sn_round_up(r * B * (G + cell->ngates * SN_MAX_NR));
     } else {
         L->Up = sn_take(&a, r * (H + SN_MAX_NR) * G);
         L->dgates = sn_take(&a, r * T * B * G);
@@ -77,9 +81,8 @@ size_t SN_FN(sn_recur_workspace_size)(const SN_FN(sn_cell) *cell, int64_t T,
                                       int n_threads) {
     SN_FN(layout) L;
     int nt = sn_threads(n_threads);
-    (void)I;
-    size_t f = SN_FN(carve)(&L, NULL, cell, T, B, H, nt, 0);
-    size_t b = SN_FN(carve)(&L, NULL, cell, T, B, H, nt, 1);
+    size_t f = SN_FN(carve)(&L, NULL, cell, T, B, I, H, nt, 0);
+    size_t b = SN_FN(carve)(&L, NULL, cell, T, B, I, H, nt, 1);
     return SN_MAX(f, b);
 }
 
@@ -241,6 +244,20 @@ static void unit_slice(int threads, int tid, int64_t H, int nr, int64_t *j0,
     *j1 = SN_MIN(H, panels * (tid + 1) / threads * nr);
 }
 
+/* Weights M (K x G, gates side by side) in panels: whole rows of G
+ * columns, or (SPLIT_UNITS) each gate's H columns in panels of their own,
+ * K*(H + SN_MAX_NR) apart, so that a thread's units of every gate are
+ * whole panels. */
+static void SN_FN(pack_gates)(real *P, const real *M, int64_t K, int64_t H,
+                              int64_t G, int ngates, int nr, int mode) {
+    if (mode == SPLIT_UNITS)
+        for (int q = 0; q < ngates; q++)
+            SN_FN(sn_pack_b)(P + q * (size_t)(H + SN_MAX_NR) * K, M + q * H,
+                             G, 0, K, H, nr);
+    else
+        SN_FN(sn_pack_b)(P, M, G, 0, K, G, nr);
+}
+
 /* Active rows among [r0, r1) at a step where rows [0, n) are active. */
 static inline int64_t own_rows(int64_t n, int64_t r0, int64_t r1) {
     int64_t hi = SN_MIN(n, r1);
@@ -257,6 +274,7 @@ typedef struct {
     int reverse;
     int64_t steps;
     int barrier;     /* SPLIT_UNITS: synchronise every step */
+    int step_x;      /* forward: x.W step by step, not all steps at once */
 } SN_FN(loop);
 
 static inline int64_t time_of(const int64_t *lengths, int64_t b, int64_t s,
@@ -264,63 +282,108 @@ static inline int64_t time_of(const int64_t *lengths, int64_t b, int64_t s,
     return reverse ? lengths[b] - 1 - s : s;
 }
 
+/* Reverse direction: rows [r0, r0 + n) at step s each sit at their own
+ * time, so they are gathered into packed panels of mr rows (rows past n
+ * zero): row b of the (T, B, K) array `base` at time t_b + shift, or row b
+ * of `first` (h0) at step 0 when `first` is given. */
+static void SN_FN(gather_panels)(real *Ap, const SN_FN(loop) *lp,
+                                 const real *base, const real *first,
+                                 int64_t K, int shift, int64_t r0, int64_t n,
+                                 int64_t s) {
+    const int mr = lp->u->mr;
+    const int64_t B = lp->r->B;
+    for (int64_t i0 = 0; i0 < n; i0 += mr) {
+        real *dst = Ap + i0 * K;
+        const int64_t rows = SN_MIN((int64_t)mr, n - i0);
+        if (rows < mr)
+            memset(dst, 0, sizeof(real) * mr * K);
+        for (int64_t i = 0; i < rows; i++) {
+            const int64_t b = r0 + i0 + i;
+            const int64_t t = time_of(lp->lengths, b, s, 1) + shift;
+            const real *src = first && s == 0 ? first + b * K
+                                              : base + (t * B + b) * K;
+            for (int64_t p = 0; p < K; p++)
+                dst[p * mr + i] = src[p];
+        }
+    }
+}
+
+/* C = A . (units [j0, j0 + w) of every gate of the packed weights Wp, K
+ * deep), gate q's columns gstride apart in C: all gates in one GEMM when
+ * the span has every unit (panels of whole rows), else gate by gate from
+ * per-gate panels (SPLIT_UNITS).  Wp as packed by pack_gates. */
+static void SN_FN(gate_gemm)(const SN_FN(loop) *lp, real *C, int64_t ldc,
+                             int64_t gstride, const real *A, int64_t lda,
+                             const real *Wp, int64_t K, int64_t n, int64_t j0,
+                             int64_t w) {
+    const int64_t H = lp->r->H;
+    const int ngates = lp->cell->ngates;
+    if (!lp->barrier) {
+        SN_FN(sn_gemm_packed)(lp->u, C, ldc, A, lda, Wp, 0, n, ngates * H, K);
+        return;
+    }
+    const size_t gate_panels = (size_t)(H + SN_MAX_NR) * K;
+    for (int q = 0; q < ngates; q++)
+        SN_FN(sn_gemm_packed)(lp->u, C + q * gstride, ldc, A, lda,
+                              Wp + q * gate_panels + j0 * K, 0, n, w, K);
+}
+
 /* The forward time loop for rows [r0, r1) and units [j0, j1); scratch is
- * this thread's buffer (packed h_prev, then recurrent pre-activations). */
+ * this thread's buffer: packed h_prev, packed x and the step's input
+ * projection (reverse only), then the recurrent pre-activations. */
 static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
                                 int64_t j0, int64_t j1, char *scratch) {
     const SN_FN(sn_cell) *cell = lp->cell;
     SN_FN(sn_rnn) *r = lp->r;
-    const int64_t B = r->B, H = r->H, *lengths = lp->lengths;
-    const int mr = lp->u->mr, ngates = cell->ngates, reverse = lp->reverse;
-    const int64_t w = j1 - j0;
-    const size_t gate_panels = (size_t)(H + SN_MAX_NR) * H;
-    real *Ap = (real *)scratch;
-    real *rg = (real *)(scratch + sn_round_up(sizeof(real) * (B + SN_MAX_MR) * H));
+    const int64_t B = r->B, H = r->H, I = r->I, G = r->G;
+    const int64_t *lengths = lp->lengths;
+    const int ngates = cell->ngates, reverse = lp->reverse;
+    const int64_t w = j1 - j0, cw = ngates * w;
+    real *Ah = (real *)scratch;
+    real *Ax = (real *)((char *)Ah + sn_round_up(sizeof(real) * (B + SN_MAX_MR) * H));
+    real *xs = (real *)((char *)Ax + sn_round_up(sizeof(real) * (B + SN_MAX_MR) * I));
+    real *rg = (real *)((char *)xs + sn_round_up(sizeof(real) * B * (G + ngates * SN_MAX_NR)));
     for (int64_t s = 0; s < lp->steps; s++) {
         const int64_t n = own_rows(lp->L->nact[s], r0, r1);
         if (n == 0 && !lp->barrier)
             break;
-        /* h_prev of the active rows.  Forwards they sit side by side at
-         * time s - 1 (or in h0) and are read in place; in reverse each row's
-         * previous state is at its own time, so they are gathered into
-         * packed panels (rows past n stay zero). */
-        const real *A;
-        int64_t lda;
-        if (!reverse) {
-            A = (s == 0 ? r->h0 : r->h + (s - 1) * B * H) + r0 * H;
-            lda = H;
-        } else {
-            for (int64_t i0 = 0; i0 < n; i0 += mr) {
-                real *dst = Ap + i0 * H;
-                const int64_t rows = SN_MIN((int64_t)mr, n - i0);
-                if (rows < mr)
-                    memset(dst, 0, sizeof(real) * mr * H);
-                for (int64_t i = 0; i < rows; i++) {
-                    const int64_t b = r0 + i0 + i;
-                    const real *src =
-                        s == 0 ? r->h0 + b * H
-                               : r->h + ((time_of(lengths, b, s, 1) + 1) * B +
-                                         b) * H;
-                    for (int64_t p = 0; p < H; p++)
-                        dst[p * mr + i] = src[p];
+        /* The step's input projection x.W into gates, when it was not done
+         * for all steps at once.  Forwards the rows sit side by side at time
+         * s and are read and written in place; in reverse they are
+         * gathered, multiplied into xs and put back at their own times. */
+        if (lp->step_x && n > 0) {
+            if (!reverse) {
+                SN_FN(gate_gemm)(lp, r->gates + (s * B + r0) * G + j0, G, H,
+                                 r->x + (s * B + r0) * I, I, lp->L->Wp, I, n,
+                                 j0, w);
+            } else {
+                SN_FN(gather_panels)(Ax, lp, r->x, NULL, I, 0, r0, n, s);
+                SN_FN(gate_gemm)(lp, xs, cw, w, Ax, 0, lp->L->Wp, I, n, j0,
+                                 w);
+                for (int64_t b = r0; b < r0 + n; b++) {
+                    real *g = r->gates +
+                              (time_of(lengths, b, s, 1) * B + b) * G + j0;
+                    for (int q = 0; q < ngates; q++)
+                        memcpy(g + q * H, xs + (b - r0) * cw + q * w,
+                               sizeof(real) * w);
                 }
             }
-            A = Ap;
+        }
+        /* h_prev of the active rows: read in place forwards (time s - 1 or
+         * h0), gathered in reverse (each row's time + 1, or h0). */
+        const real *A = (s == 0 ? r->h0 : r->h + (s - 1) * B * H) + r0 * H;
+        int64_t lda = H;
+        if (reverse) {
+            SN_FN(gather_panels)(Ah, lp, r->h, r->h0, H, 1, r0, n, s);
+            A = Ah;
             lda = 0;
         }
-        if (lp->barrier)   /* SPLIT_UNITS: this slice of every gate */
-            for (int q = 0; q < ngates; q++)
-                SN_FN(sn_gemm_packed)(lp->u, rg + q * w, ngates * w, A, lda,
-                                      lp->L->Up + q * gate_panels + j0 * H, 0,
-                                      n, w, H);
-        else               /* all gates at once: rg[b] = h_prev[b] . U */
-            SN_FN(sn_gemm_packed)(lp->u, rg, ngates * H, A, lda, lp->L->Up, 0,
-                                  n, ngates * H, H);
+        /* rg[b] = h_prev[b] . U for these units of every gate */
+        SN_FN(gate_gemm)(lp, rg, cw, w, A, lda, lp->L->Up, H, n, j0, w);
         for (int64_t b = r0; b < r0 + n; b++) {
             int64_t t = time_of(lengths, b, s, reverse);
             int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
-            cell->forward_row(r, t, b, tprev, j0, j1,
-                              rg + (b - r0) * ngates * w, w);
+            cell->forward_row(r, t, b, tprev, j0, j1, rg + (b - r0) * cw, w);
         }
         if (lp->barrier) {
             #pragma omp barrier
@@ -383,7 +446,7 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
         return SN_EWORKSPACE;
 
     SN_FN(layout) L;
-    SN_FN(carve)(&L, sn_align_ptr(workspace), cell, T, B, H, nt, 0);
+    SN_FN(carve)(&L, sn_align_ptr(workspace), cell, T, B, I, H, nt, 0);
     const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
     const int mr = u->mr, nr = u->nr, ngates = cell->ngates;
     const int64_t steps = lengths[0];
@@ -396,23 +459,31 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
         SN_FN(zero_padding)(r->c, H, L.nact, T, B);
     if (r->hn)
         SN_FN(zero_padding)(r->hn, H, L.nact, T, B);
-    /* x.W for every valid (t, b); the cells add bias and recurrence. */
-    SN_FN(valid_rows_gemm)(r->gates, G, r->x, I, W, G, 0, G, I, L.nact, T, B,
-                           L.gemm_ws, nt);
-
-    /* U in panels, once per call: whole rows of G columns when threads
-     * split the batch, each gate's columns apart when they split units. */
+    /* The input projection x.W of every valid (t, b) goes into gates; the
+     * cells add bias and recurrence.  When W and U together fit in L2 and
+     * the batch fills micro-kernel tiles, it is done step by step just
+     * before the recurrent GEMM, so that the step's gates are still in
+     * cache when the cell reads them (one GEMM over all steps writes T*B*G
+     * values out to memory and reads them back).  Otherwise one GEMM over
+     * all steps: W streamed from L3 every step, or multiplied through the
+     * row kernel for a few rows, would cost more.  The choice depends on
+     * the shapes and the machine, never on the thread count. */
     const sn_plan plan = plan_threads(steps, B, H, G, mr, nr, nt);
-    const size_t gate_panels = (size_t)(H + SN_MAX_NR) * H;
-    if (plan.mode == SPLIT_UNITS)
-        for (int q = 0; q < ngates; q++)
-            SN_FN(sn_pack_b)(L.Up + q * gate_panels, r->U + q * H, G, 0, H, H,
-                             nr);
-    else
-        SN_FN(sn_pack_b)(L.Up, r->U, G, 0, H, G, nr);
+    const int step_x = B >= mr && (double)sizeof(real) * (I + H) * G <=
+                                      0.75 * (double)sn_l2_bytes();
+    if (!step_x)
+        SN_FN(valid_rows_gemm)(r->gates, G, r->x, I, W, G, 0, G, I, L.nact,
+                               T, B, L.gemm_ws, nt);
+
+    /* U (and W) in panels, once per call: whole rows of G columns when
+     * threads split the batch, each gate's columns apart when they split
+     * units. */
+    SN_FN(pack_gates)(L.Up, r->U, H, H, G, ngates, nr, plan.mode);
+    if (step_x)
+        SN_FN(pack_gates)(L.Wp, W, I, H, G, ngates, nr, plan.mode);
 
     const SN_FN(loop) lp = {cell, r, u, &L, lengths, reverse, steps,
-                            plan.mode == SPLIT_UNITS};
+                            plan.mode == SPLIT_UNITS, step_x};
     sn_team team;
     const int nteam = sn_team_begin(&team, plan.threads);
     if (plan.mode == SPLIT_UNITS)
@@ -466,7 +537,7 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
         return SN_EWORKSPACE;
 
     SN_FN(layout) L;
-    SN_FN(carve)(&L, sn_align_ptr(workspace), cell, T, B, H, nt, 1);
+    SN_FN(carve)(&L, sn_align_ptr(workspace), cell, T, B, I, H, nt, 1);
     const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
     const int mr = u->mr, nr = u->nr;
     const int64_t steps = lengths[0];
@@ -491,7 +562,7 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
 
     const sn_plan plan = plan_threads(steps, B, H, G, mr, nr, nt);
     const SN_FN(loop) lp = {cell, r, u, &L, lengths, reverse, steps,
-                            plan.mode == SPLIT_UNITS};
+                            plan.mode == SPLIT_UNITS, 0};
     sn_team team;
     const int nteam = sn_team_begin(&team, plan.threads);
     if (plan.mode == SPLIT_UNITS)

@@ -78,6 +78,8 @@ int sn_set_isa(int isa);
 const char *sn_isa_name(int isa);
 int sn_has_openmp(void);
 int sn_max_threads(void);
+/* Bytes of one core's level-2 cache (CPUID; 256 KiB when unknown). */
+size_t sn_l2_bytes(void);
 /* Parallel regions fall back to one thread while other processes hold the
  * cores (team.c); 0 turns that off, so that thread-count tests really run
  * the threads they ask for.  On by default. */
