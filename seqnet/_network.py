@@ -31,27 +31,35 @@ class Buffers:
     ``get(name, shape)`` returns a C-contiguous view of the first
     ``prod(shape)`` elements of a flat buffer, so batches of any size share
     storage and a training loop stops allocating once it has seen its
-    largest batch.  The last view of each name is kept and handed out again
-    while the shape stays the same, which spares predict on small batches a
-    microsecond per buffer.
+    largest batch.  Views are kept by name and shape and handed out again,
+    which spares predict on small batches a microsecond per buffer; those
+    of a buffer that grows are dropped with it, and all of them when there
+    are more than ``_MAX_VIEWS`` (ragged input brings many shapes).
     """
+
+    _MAX_VIEWS = 256
 
     def __init__(self, dtype):
         self.dtype = dtype
         self._flat = {}
-        self._last = {}
+        self._views = {}
 
     def get(self, name, shape, dtype=None):
-        last = self._last.get(name)
-        if last is not None and last[0] == shape:
-            return last[1]
+        shape = tuple(shape)
+        view = self._views.get((name, shape))
+        if view is not None:
+            return view
         n = math.prod(shape)
         flat = self._flat.get(name)
         if flat is None or flat.size < n:
             flat = np.empty(max(n, 1), dtype or self.dtype)
             self._flat[name] = flat
+            self._views = {key: v for key, v in self._views.items()
+                           if key[0] != name}
+        if len(self._views) >= self._MAX_VIEWS:
+            self._views.clear()
         view = flat[:n].reshape(shape)
-        self._last[name] = (shape, view)
+        self._views[name, shape] = view
         return view
 
     def zeros(self, name, shape):

@@ -360,7 +360,7 @@ def test_eight_threads_predicting_single_sequences_agree_with_serial():
 
 # ------------------------------------------------- buffers and networks
 
-def test_buffer_views_are_kept_per_name_and_replaced_when_they_grow():
+def test_buffer_views_are_kept_and_dropped_when_their_buffer_grows():
     buffers = Buffers(np.float32)
     a = buffers.get("h", (2, 3))
     assert buffers.get("h", (2, 3)) is a
@@ -372,6 +372,10 @@ def test_buffer_views_are_kept_per_name_and_replaced_when_they_grow():
     assert buffers.get("h", (4, 5)) is c
     assert np.shares_memory(buffers.get("h", (2, 3)), c)
     assert buffers.get("other", (2, 3)) is not a
+    assert buffers.get("h", [4, 5]) is c          # any sequence as shape
+    for t in range(1, 2 * Buffers._MAX_VIEWS):   # many shapes: bounded
+        assert buffers.get("x", (t, 2)).shape == (t, 2)
+    assert len(buffers._views) <= Buffers._MAX_VIEWS
     ws = buffers.workspace(10)
     assert ws.dtype == np.uint8 and ws.shape == (10,)
     assert buffers.zeros("z", (2, 2)).sum() == 0
