@@ -58,6 +58,7 @@ typedef __m256 VEC;
 #define SN_UKR_BODY(MR)                                                       \
     VEC acc[MR][2];                                                           \
     const real *arow[MR];                                                     \
+    _Pragma("GCC unroll 16")                                                  \
     for (int i = 0; i < MR; i++) {                                            \
         acc[i][0] = acc[i][1] = VZERO();                                      \
         arow[i] = A + i * rs;                                                 \
@@ -72,16 +73,26 @@ typedef __m256 VEC;
         }                                                                     \
         Bp += 2 * VLEN;                                                       \
     }                                                                         \
-    for (int i = 0; i < MR; i++) {                                            \
-        real *c = C + i * ldc;                                                \
-        if (beta == 0) {                                                      \
-            VSTORE(c, acc[i][0]);                                             \
-            VSTORE(c + VLEN, acc[i][1]);                                      \
-        } else if (beta == 1) {                                               \
+    /* One branch, then fully unrolled stores: the accumulators stay in   \
+     * registers (a loop over i around the branch spills them). */          \
+    if (beta == 0) {                                                          \
+        _Pragma("GCC unroll 16")                                              \
+        for (int i = 0; i < MR; i++) {                                        \
+            VSTORE(C + i * ldc, acc[i][0]);                                   \
+            VSTORE(C + i * ldc + VLEN, acc[i][1]);                            \
+        }                                                                     \
+    } else if (beta == 1) {                                                   \
+        _Pragma("GCC unroll 16")                                              \
+        for (int i = 0; i < MR; i++) {                                        \
+            real *c = C + i * ldc;                                            \
             VSTORE(c, VADD(VLOAD(c), acc[i][0]));                             \
             VSTORE(c + VLEN, VADD(VLOAD(c + VLEN), acc[i][1]));               \
-        } else {                                                              \
-            const VEC bv = VSET1(beta);                                       \
+        }                                                                     \
+    } else {                                                                  \
+        const VEC bv = VSET1(beta);                                           \
+        _Pragma("GCC unroll 16")                                              \
+        for (int i = 0; i < MR; i++) {                                        \
+            real *c = C + i * ldc;                                            \
             VSTORE(c, VFMA(bv, VLOAD(c), acc[i][0]));                         \
             VSTORE(c + VLEN, VFMA(bv, VLOAD(c + VLEN), acc[i][1]));           \
         }                                                                     \
