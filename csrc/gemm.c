@@ -132,7 +132,17 @@ void SN_FN(sn_gemm_packed)(const SN_FN(sn_ukr) *u, real *restrict C,
     const int64_t rs = lda ? lda : 1, cs = lda ? 1 : mr;
     const int64_t tile_rs = lda ? lda : k;
     real edge[SN_MAX_MR * SN_MAX_NR];
-    for (int64_t j0 = 0; j0 < n; j0 += nr) {
+    int64_t wide = 0;   /* columns done SN_WIDE panels at a time */
+    if (m < mr && (lda || 4 * m <= mr)) {
+        /* Only a few rows, each taken by the row kernel: several panels at
+         * once. */
+        const int64_t step = (int64_t)SN_WIDE * nr;
+        for (; wide + step <= n; wide += step)
+            for (int64_t i = 0; i < m; i++)
+                u->row_wide(k, A + i * rs, cs, Bp + (size_t)(wide / nr) * nr * k,
+                            (int64_t)nr * k, C + i * ldc + wide, beta);
+    }
+    for (int64_t j0 = wide; j0 < n; j0 += nr) {
         const real *b = Bp + (size_t)(j0 / nr) * nr * k;
         int64_t cols = SN_MIN((int64_t)nr, n - j0);
         for (int64_t i0 = 0; i0 < m; i0 += mr) {

@@ -34,10 +34,21 @@ typedef void (*SN_FN(sn_row_fn))(int64_t k, const real *restrict A,
                                  int64_t cs, const real *restrict Bp,
                                  real *restrict C, real beta);
 
+/* Row kernel over SN_WIDE consecutive panels, panel q at Bp + q*ps:
+ * C (1, SN_WIDE*nr) = beta*C + A . Bp, each element summed exactly as the
+ * row kernel sums it.  Single rows (one stream, B = 1) are bound by the
+ * latency of one FMA chain per vector; several panels at once hide it. */
+#define SN_WIDE 4
+typedef void (*SN_FN(sn_row_wide_fn))(int64_t k, const real *restrict A,
+                                      int64_t cs, const real *restrict Bp,
+                                      int64_t ps, real *restrict C,
+                                      real beta);
+
 typedef struct {
     int mr, nr;
     SN_FN(sn_ukr_fn) fn;
     SN_FN(sn_row_fn) row;
+    SN_FN(sn_row_wide_fn) row_wide;
 } SN_FN(sn_ukr);
 
 extern const SN_FN(sn_ukr) SN_FN(sn_ukr_ref);

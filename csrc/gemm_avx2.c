@@ -24,5 +24,12 @@ static void SN_FN(row_avx2)(int64_t k, const real *restrict A, int64_t cs,
     SN_ROW_BODY
 }
 
+static void SN_FN(row_wide_avx2)(int64_t k, const real *restrict A,
+                                 int64_t cs, const real *restrict Bp,
+                                 int64_t ps, real *restrict C, real beta) {
+    SN_ROW_WIDE_BODY
+}
+
 const SN_FN(sn_ukr) SN_FN(sn_ukr_avx2) = {MR, 2 * VLEN, SN_FN(ukr_avx2),
-                                          SN_FN(row_avx2)};
+                                          SN_FN(row_avx2),
+                                          SN_FN(row_wide_avx2)};

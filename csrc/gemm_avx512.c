@@ -26,5 +26,12 @@ static void SN_FN(row_avx512)(int64_t k, const real *restrict A, int64_t cs,
     SN_ROW_BODY
 }
 
+static void SN_FN(row_wide_avx512)(int64_t k, const real *restrict A,
+                                 int64_t cs, const real *restrict Bp,
+                                 int64_t ps, real *restrict C, real beta) {
+    SN_ROW_WIDE_BODY
+}
+
 const SN_FN(sn_ukr) SN_FN(sn_ukr_avx512) = {MR, 2 * VLEN, SN_FN(ukr_avx512),
-                                          SN_FN(row_avx512)};
+                                          SN_FN(row_avx512),
+                                          SN_FN(row_wide_avx512)};

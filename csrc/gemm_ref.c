@@ -43,5 +43,12 @@ static void SN_FN(row_ref)(int64_t k, const real *restrict A, int64_t cs,
                                                 : beta * C[j] + acc[j]);
 }
 
+static void SN_FN(row_wide_ref)(int64_t k, const real *restrict A,
+                                int64_t cs, const real *restrict Bp,
+                                int64_t ps, real *restrict C, real beta) {
+    for (int q = 0; q < SN_WIDE; q++)
+        SN_FN(row_ref)(k, A, cs, Bp + q * ps, C + q * NR, beta);
+}
+
 const SN_FN(sn_ukr) SN_FN(sn_ukr_ref) = {MR, NR, SN_FN(ukr_ref),
-                                         SN_FN(row_ref)};
+                                         SN_FN(row_ref), SN_FN(row_wide_ref)};

@@ -49,6 +49,39 @@ typedef __m256 VEC;
 #define VZERO _mm256_setzero_ps
 #else
 #error "define SN_SIMD_AVX512 or SN_SIMD_AVX2 before including simd.h"
+/* One row across SN_WIDE consecutive panels (panel q at Bp + q*ps): the
+ * row body's chains, SN_WIDE times over, interleaved so that FMA latency
+ * is hidden -- each element still summed exactly as in the full tile. */
+#define SN_ROW_WIDE_BODY                                                      \
+    VEC e[SN_WIDE][2];                                                        \
+    _Pragma("GCC unroll 8")                                                   \
+    for (int q = 0; q < SN_WIDE; q++)                                         \
+        e[q][0] = e[q][1] = VZERO();                                          \
+    for (int64_t p = 0; p < k; p++) {                                         \
+        const VEC a = VSET1(A[p * cs]);                                       \
+        _Pragma("GCC unroll 8")                                               \
+        for (int q = 0; q < SN_WIDE; q++) {                                   \
+            const real *b = Bp + q * ps + p * 2 * VLEN;                       \
+            e[q][0] = VFMA(a, VLOAD(b), e[q][0]);                             \
+            e[q][1] = VFMA(a, VLOAD(b + VLEN), e[q][1]);                      \
+        }                                                                     \
+    }                                                                         \
+    _Pragma("GCC unroll 8")                                                   \
+    for (int q = 0; q < SN_WIDE; q++) {                                       \
+        real *c = C + q * 2 * VLEN;                                           \
+        if (beta == 0) {                                                      \
+            VSTORE(c, e[q][0]);                                               \
+            VSTORE(c + VLEN, e[q][1]);                                        \
+        } else if (beta == 1) {                                               \
+            VSTORE(c, VADD(VLOAD(c), e[q][0]));                               \
+            VSTORE(c + VLEN, VADD(VLOAD(c + VLEN), e[q][1]));                 \
+        } else {                                                              \
+            const VEC bv = VSET1(beta);                                       \
+            VSTORE(c, VFMA(bv, VLOAD(c), e[q][0]));                           \
+            VSTORE(c + VLEN, VFMA(bv, VLOAD(c + VLEN), e[q][1]));             \
+        }                                                                     \
+    }
+
 #endif
 
 /* The body every SIMD micro-kernel shares: an MR x (2*VLEN) tile, two
@@ -120,6 +153,39 @@ typedef __m256 VEC;
         const VEC bv = VSET1(beta);                                           \
         VSTORE(C, VFMA(bv, VLOAD(C), e0));                                    \
         VSTORE(C + VLEN, VFMA(bv, VLOAD(C + VLEN), e1));                      \
+    }
+
+/* One row across SN_WIDE consecutive panels (panel q at Bp + q*ps): the
+ * row body's chains, SN_WIDE times over, interleaved so that FMA latency
+ * is hidden -- each element still summed exactly as in the full tile. */
+#define SN_ROW_WIDE_BODY                                                      \
+    VEC e[SN_WIDE][2];                                                        \
+    _Pragma("GCC unroll 8")                                                   \
+    for (int q = 0; q < SN_WIDE; q++)                                         \
+        e[q][0] = e[q][1] = VZERO();                                          \
+    for (int64_t p = 0; p < k; p++) {                                         \
+        const VEC a = VSET1(A[p * cs]);                                       \
+        _Pragma("GCC unroll 8")                                               \
+        for (int q = 0; q < SN_WIDE; q++) {                                   \
+            const real *b = Bp + q * ps + p * 2 * VLEN;                       \
+            e[q][0] = VFMA(a, VLOAD(b), e[q][0]);                             \
+            e[q][1] = VFMA(a, VLOAD(b + VLEN), e[q][1]);                      \
+        }                                                                     \
+    }                                                                         \
+    _Pragma("GCC unroll 8")                                                   \
+    for (int q = 0; q < SN_WIDE; q++) {                                       \
+        real *c = C + q * 2 * VLEN;                                           \
+        if (beta == 0) {                                                      \
+            VSTORE(c, e[q][0]);                                               \
+            VSTORE(c + VLEN, e[q][1]);                                        \
+        } else if (beta == 1) {                                               \
+            VSTORE(c, VADD(VLOAD(c), e[q][0]));                               \
+            VSTORE(c + VLEN, VADD(VLOAD(c + VLEN), e[q][1]));                 \
+        } else {                                                              \
+            const VEC bv = VSET1(beta);                                       \
+            VSTORE(c, VFMA(bv, VLOAD(c), e[q][0]));                           \
+            VSTORE(c + VLEN, VFMA(bv, VLOAD(c + VLEN), e[q][1]));             \
+        }                                                                     \
     }
 
 #endif
