@@ -35,6 +35,7 @@ class Buffers:
     which spares predict on small batches a microsecond per buffer; those
     of a buffer that grows are dropped with it, and all of them when there
     are more than ``_MAX_VIEWS`` (ragged input brings many shapes).
+    ``memo`` keeps collections of views the same way.
     """
 
     _MAX_VIEWS = 256
@@ -43,6 +44,19 @@ class Buffers:
         self.dtype = dtype
         self._flat = {}
         self._views = {}
+        self._memo = {}
+
+    def memo(self, key, make):
+        """``make()``, kept by ``key``: for a collection of views that
+        ``make`` fetches with ``get``, the same while no buffer grows (then
+        every kept collection is dropped)."""
+        value = self._memo.get(key)
+        if value is None:
+            if len(self._memo) >= self._MAX_VIEWS:
+                self._memo.clear()
+            value = make()
+            self._memo[key] = value
+        return value
 
     def get(self, name, shape, dtype=None):
         shape = tuple(shape)
@@ -56,6 +70,7 @@ class Buffers:
             self._flat[name] = flat
             self._views = {key: v for key, v in self._views.items()
                            if key[0] != name}
+            self._memo.clear()
         if len(self._views) >= self._MAX_VIEWS:
             self._views.clear()
         view = flat[:n].reshape(shape)
@@ -261,33 +276,47 @@ class Network:
         out[..., H:] = parts[1]
         return out
 
-    def _run_cell(self, layer, d, x, lengths, state0, buffers, n_threads):
-        T, B, I = x.shape
+    def _cell_outputs(self, layer, d, T, B, buffers):
+        """The arrays one direction of one layer writes over a batch of
+        ``B`` sequences of ``T`` steps, by name."""
         H = self.hidden_sizes[layer]
-        G = _GATES[self.cell] * H
-        P = self._layer_views[layer, d]
         key = f"{layer}.{d}."
         s = {"h": buffers.get(key + "h", (T, B, H)),
              "h_n": buffers.get(key + "h_n", (B, H))}
+        if self.cell == "lstm":
+            s["c"] = buffers.get(key + "c", (T, B, H))
+            s["gates"] = buffers.get(key + "gates", (T, B, 4 * H))
+            s["c_n"] = buffers.get(key + "c_n", (B, H))
+        elif self.cell == "gru":
+            s["gates"] = buffers.get(key + "gates", (T, B, 3 * H))
+            s["hn"] = buffers.get(key + "hn", (T, B, H))
+        return s
+
+    def _run_cell(self, layer, d, x, lengths, state0, buffers, n_threads):
+        T, B, I = x.shape
+        H = self.hidden_sizes[layer]
+        P = self._layer_views[layer, d]
+        # Batches of one shape get the same views: fetched once (a fifth of
+        # predicting one short sequence), copied as the caller keeps them.
+        s = dict(buffers.memo((self.cell, H, layer, d, T, B),
+                              lambda: self._cell_outputs(layer, d, T, B,
+                                                         buffers)))
         if state0 is None:
-            h0 = buffers.zeros("zeros_h" + key, (B, H))
+            h0 = buffers.zeros(f"zeros_h{layer}.{d}.", (B, H))
             c0 = h0
         else:
             h0, c0 = state0
         s["h0"], s["c0"] = h0, c0
         reverse = d == 1
+        # The workspace is sized per call: with n_threads=0 its size
+        # follows the OpenMP thread count, which may change between calls.
         if self.cell == "lstm":
-            s["c"] = buffers.get(key + "c", (T, B, H))
-            s["gates"] = buffers.get(key + "gates", (T, B, G))
-            s["c_n"] = buffers.get(key + "c_n", (B, H))
             ws = buffers.workspace(_kernels.lstm_workspace_size(
                 self.dtype, T, B, I, H, n_threads))
             _kernels.lstm_forward(s["h"], s["c"], s["gates"], s["h_n"],
                                   s["c_n"], x, h0, c0, P["W"], P["U"], P["b"],
                                   P.get("p"), lengths, reverse, ws, n_threads)
         elif self.cell == "gru":
-            s["gates"] = buffers.get(key + "gates", (T, B, G))
-            s["hn"] = buffers.get(key + "hn", (T, B, H))
             ws = buffers.workspace(_kernels.gru_workspace_size(
                 self.dtype, T, B, I, H, n_threads))
             _kernels.gru_forward(s["h"], s["gates"], s["hn"], s["h_n"], x, h0,

@@ -383,6 +383,27 @@ def test_buffer_views_are_kept_and_dropped_when_their_buffer_grows():
     assert buffers.zeros("z", (2, 2)).sum() == 0
 
 
+def test_buffer_memos_are_made_again_when_a_buffer_grows():
+    buffers = Buffers(np.float64)
+    made = []
+
+    def make():
+        made.append(1)
+        return {"h": buffers.get("h", (2, 3))}
+
+    first = buffers.memo("k", make)
+    assert buffers.memo("k", make) is first and len(made) == 1
+    buffers.get("other", (2, 3))            # new buffer: memos dropped
+    again = buffers.memo("k", make)
+    assert len(made) == 2 and again["h"] is first["h"]
+    buffers.get("h", (10, 10))              # "h" grows: its views change
+    grown = buffers.memo("k", make)
+    assert len(made) == 3 and not np.shares_memory(grown["h"], first["h"])
+    for i in range(2 * Buffers._MAX_VIEWS):  # many keys: bounded
+        buffers.memo(i, dict)
+    assert len(buffers._memo) <= Buffers._MAX_VIEWS
+
+
 def test_layer_params_are_fresh_dicts_of_the_parameter_views():
     import pickle
     model = _fitted("classifier", cell="gru", hidden_sizes=(4, 3),
