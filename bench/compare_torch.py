@@ -28,6 +28,11 @@ inference   forward over the sequence and the softmax head.
 Both start from the same weights (seqnet's initialisation copied into the
 torch modules); the script checks once that their inference outputs agree.
 
+Also measured, seqnet alone: predict_proba on one sequence against its bare
+kernel calls ("latency"), and SequenceClassifier.fit over one epoch of ten
+batches against the same ten train steps ("medium" LSTM), the share of fit
+spent outside the kernels' calls.
+
 FLOP count (stated, nominal): a layer with I inputs and H units has gate
 width G*H (G = 4 LSTM, 3 GRU); its forward gate GEMMs cost
 2 * T * B * (I + H) * G*H flops.  Inference = the sum over layers; a train
@@ -383,6 +388,39 @@ def predict_overhead(case, reps):
     return out
 
 
+def fit_overhead(case, reps, n_batches=10):
+    """SequenceClassifier.fit, one epoch of ``n_batches`` batches of the
+    case's shape, against the same number of bare train steps (``_step``,
+    the call fit makes per batch, on a batch already in the kernels'
+    layout), 1 thread, interleaved: seconds of each and the median share
+    of fit spent outside the steps (validation, initialisation, shuffling,
+    padding and sorting batches, epoch bookkeeping)."""
+    cfg = case.cfg
+    B, T, I, K = cfg["B"], cfg["T"], cfg["I"], cfg["K"]
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n_batches * B, T, I)).astype(np.float32)
+    y = np.arange(n_batches * B) % K
+    params = case.est.get_params()
+    params.update(max_epochs=1, n_jobs=1, early_stopping=False)
+    est = type(case.est)(**params)
+    case.est.n_jobs = 1
+    fit_t, step_t = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one epoch does not converge
+        est.fit(X, y)  # warm-up
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            est.fit(X, y)
+            fit_t.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            for _ in range(n_batches):
+                case.seqnet_train(1)
+            step_t.append(time.perf_counter() - t0)
+    return {"fit": _median(fit_t), "steps": _median(step_t),
+            "outside": _median(1 - np.divide(step_t, fit_t)),
+            "n": n_batches * B}
+
+
 # ---------------------------------------------------------------- report
 
 def _pct(fraction):
@@ -525,6 +563,7 @@ def main(argv=None):
     print(flush=True)
 
     rows, speedups, agreement, overheads = [], [], [], []
+    fit_share = None
     gc.disable()
     try:
         for name in configs:
@@ -555,18 +594,22 @@ def main(argv=None):
                                                     samples["torch", 2]))))
                 if name == "latency" and "infer" in modes and 1 in threads:
                     overheads.append((cell, predict_overhead(case, reps)))
+                if (name, cell) == ("medium", "lstm") and "train" in modes \
+                        and 1 in threads:
+                    print(f"[{name} {cell}] fit", file=sys.stderr, flush=True)
+                    fit_share = fit_overhead(case, max(3, reps // 3))
                 del case
                 gc.collect()
     finally:
         gc.enable()
 
-    _report(rows, speedups, agreement, overheads, args.peak)
+    _report(rows, speedups, agreement, overheads, fit_share, args.peak)
     print(f"\nload average at the end {_loadavg()}; total "
           f"{time.time() - started:.0f} s")
     return 0
 
 
-def _report(rows, speedups, agreement, overheads, peak):
+def _report(rows, speedups, agreement, overheads, fit_share, peak):
     head = (f"{'config':<11}{'cell':<5}{'mode':<6}{'thr':>3}"
             f"{'seqnet ms':>11}{'±':>5}{'torch ms':>11}{'±':>5}"
             f"{'issue':>8}{'GFLOP/s':>9}{'%peak':>6}{'ratio':>7}"
@@ -647,6 +690,19 @@ def _report(rows, speedups, agreement, overheads, peak):
               f"{t['kernels'] * 1e6:.0f} us, Network.forward + head "
               f"{t['forward'] * 1e6:.0f} us; overhead {extra:.0f} us "
               f"(target <= 50 us)  {verdict}")
+
+    if fit_share is not None:
+        f = fit_share
+        verdict = "PASS" if f["outside"] <= 0.10 else "MISS"
+        passes += verdict == "PASS"
+        misses += verdict == "MISS"
+        if verdict == "MISS":
+            missed.append((f["outside"] / 0.10, "medium lstm fit outside "
+                           "the kernels"))
+        print(f"\nSequenceClassifier.fit, medium lstm, {f['n']} sequences, "
+              f"1 epoch, 1 thread: {f['fit']:.2f} s; the same train steps "
+              f"alone {f['steps']:.2f} s; outside the steps "
+              f"{f['outside'] * 100:.1f}% (target <= 10%)  {verdict}")
 
     worst = max(agreement)
     print(f"\nsame weights, inference outputs agree: max |p_seqnet - "
