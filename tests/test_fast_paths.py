@@ -292,6 +292,27 @@ def test_one_sequence_is_predicted_as_within_a_batch(kind):
         assert_array_equal(model.predict(X[i:i + 1])[0], together[i])
 
 
+@pytest.mark.parametrize("kind", list(ESTIMATORS))
+def test_training_on_batches_of_one_matches_the_general_path(kind,
+                                                            general_path):
+    # Batches of one sequence are used in place in training too: the input
+    # must come through forward, dropout, truncated BPTT and backward
+    # untouched.
+    X = _ragged(9, seed=3, low=2, high=12)
+    params = dict(hidden_sizes=(5, 4), batch_size=1, max_epochs=2,
+                  dropout=0.2, random_state=0)
+    if kind == "tagger":
+        params["tbptt_length"] = 3
+    copies = [x.copy() for x in X]
+    fast = ESTIMATORS[kind](**params).fit(X, _targets(kind, X))
+    for x, c in zip(X, copies):
+        assert_array_equal(x, c)
+    general_path()
+    general = ESTIMATORS[kind](**params).fit(X, _targets(kind, X))
+    assert_array_equal(fast._net.params, general._net.params)
+    assert fast.loss_curve_ == general.loss_curve_
+
+
 def test_unfitted_models_raise_not_fitted():
     for cls in ESTIMATORS.values():
         model = cls()
