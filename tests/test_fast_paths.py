@@ -293,8 +293,8 @@ def test_one_sequence_is_predicted_as_within_a_batch(kind):
 
 
 @pytest.mark.parametrize("kind", list(ESTIMATORS))
-def test_training_on_batches_of_one_matches_the_general_path(kind,
-                                                            general_path):
+def test_training_on_batches_of_one_matches_the_general_path(
+        kind, general_path):
     # Batches of one sequence are used in place in training too: the input
     # must come through forward, dropout, truncated BPTT and backward
     # untouched.
