@@ -31,8 +31,11 @@ static atomic_int backoff_left, backoff_len;
 #endif
 
 /* A late thread this much (seconds) and half the first thread's busy time
- * behind marks contention; the longest back-off, in regions. */
-#define SN_LATE_SECONDS 1e-4
+ * behind marks contention; the longest back-off, in regions.  A thread
+ * woken from sleep by the OpenMP runtime starts 0.1-0.3 ms late on a quiet
+ * machine (seen here): 1 ms stays clear of that and well under the time
+ * slice that a busy core costs. */
+#define SN_LATE_SECONDS 1e-3
 #define SN_BACKOFF_MAX 1024
 
 double sn_now(void) {
