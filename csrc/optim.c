@@ -13,18 +13,102 @@
  *   rmsprop   s = rho*s + (1-rho)*g^2;    p -= lr*g / (sqrt(s) + eps)
  *   adam      m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2
  *             p -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)
- * Norms are summed serially in double, so they do not depend on threads;
- * the element-wise update splits over disjoint ranges.
+ * Norms are summed in double on one thread, in fixed lanes, so they do not
+ * depend on the threads; the element-wise update splits over disjoint
+ * ranges.
  */
 #include <math.h>
 #include "common.h"
 #include "team.h"
 
-static double SN_FN(norm2)(const real *g, int64_t n) {
+/* Partial sums in this many fixed lanes (element i in lane i % lanes),
+ * added lane by lane at the end: a vectorisable sum whose order depends on
+ * n only, never on the threads. */
+#define SN_NORM_LANES 32
+
+static double SN_FN(norm2)(const real *restrict g, int64_t n) {
+    double acc[SN_NORM_LANES] = {0};
+    int64_t i = 0;
+    for (; i + SN_NORM_LANES <= n; i += SN_NORM_LANES)
+        for (int j = 0; j < SN_NORM_LANES; j++)
+            acc[j] += (double)g[i + j] * g[i + j];
+    for (int j = 0; i < n; i++, j++)
+        acc[j] += (double)g[i] * g[i];
     double s = 0;
-    for (int64_t i = 0; i < n; i++)
-        s += (double)g[i] * g[i];
+    for (int j = 0; j < SN_NORM_LANES; j++)
+        s += acc[j];
     return sqrt(s);
+}
+
+typedef struct {
+    real scale, lr, mu, b1, b2, rho, eps, l1, l2, c1, c2;
+} SN_FN(consts);
+
+/* Elements [i0, i1); `kind` and `dec` (L1/L2 apply somewhere) are
+ * compile-time constants at each call, so every loop vectorises. */
+SN_INLINE void SN_FN(update)(real *restrict param, real *restrict grad,
+                             real *restrict s1, real *restrict s2,
+                             const uint8_t *restrict decay,
+                             const SN_FN(consts) *k, int64_t i0, int64_t i1,
+                             const int kind, const int dec) {
+    const real scale = k->scale, lr = k->lr, mu = k->mu, b1 = k->b1;
+    const real b2 = k->b2, rho = k->rho, eps = k->eps, l1 = k->l1;
+    const real l2 = k->l2, c1 = k->c1, c2 = k->c2;
+    for (int64_t i = i0; i < i1; i++) {
+        real g = grad[i] * scale, p = param[i];
+        if (dec && decay[i])
+            g += l1 * (p > 0 ? 1 : (p < 0 ? -1 : 0)) + l2 * p;
+        grad[i] = g;
+        switch (kind) {
+        case SN_SGD:
+            p -= lr * g;
+            break;
+        case SN_MOMENTUM:
+            s1[i] = mu * s1[i] + g;
+            p -= lr * s1[i];
+            break;
+        case SN_NESTEROV:
+            s1[i] = mu * s1[i] + g;
+            p -= lr * (g + mu * s1[i]);
+            break;
+        case SN_ADAGRAD:
+            s1[i] += g * g;
+            p -= lr * g / (sqrt(s1[i]) + eps);
+            break;
+        case SN_RMSPROP:
+            s1[i] = rho * s1[i] + (1 - rho) * g * g;
+            p -= lr * g / (sqrt(s1[i]) + eps);
+            break;
+        default: /* SN_ADAM */
+            s1[i] = b1 * s1[i] + (1 - b1) * g;
+            s2[i] = b2 * s2[i] + (1 - b2) * g * g;
+            p -= lr * (s1[i] / c1) / (sqrt(s2[i] / c2) + eps);
+            break;
+        }
+        param[i] = p;
+    }
+}
+
+SN_CLONES static void SN_FN(update_range)(real *param, real *grad, real *s1,
+                                          real *s2, const uint8_t *decay,
+                                          const SN_FN(consts) *k, int64_t i0,
+                                          int64_t i1, int kind) {
+#define SN_UPDATE_CASE(KIND)                                                   \
+    case KIND:                                                                \
+        if (decay)                                                            \
+            SN_FN(update)(param, grad, s1, s2, decay, k, i0, i1, KIND, 1);    \
+        else                                                                  \
+            SN_FN(update)(param, grad, s1, s2, NULL, k, i0, i1, KIND, 0);     \
+        return;
+    switch (kind) {
+        SN_UPDATE_CASE(SN_SGD)
+        SN_UPDATE_CASE(SN_MOMENTUM)
+        SN_UPDATE_CASE(SN_NESTEROV)
+        SN_UPDATE_CASE(SN_ADAGRAD)
+        SN_UPDATE_CASE(SN_RMSPROP)
+        SN_UPDATE_CASE(SN_ADAM)
+    }
+#undef SN_UPDATE_CASE
 }
 
 int SN_FN(sn_optim_step)(real *param, real *grad, real *state,
@@ -46,57 +130,28 @@ int SN_FN(sn_optim_step)(real *param, real *grad, real *state,
             grad[i] = grad[i] > cv ? cv : (grad[i] < -cv ? -cv : grad[i]);
         norm = SN_FN(norm2)(grad, n);
     }
-    const real scale = cfg->clip_norm > 0 && norm > cfg->clip_norm
-                           ? (real)(cfg->clip_norm / norm) : 1;
+    const SN_FN(consts) k = {
+        .scale = cfg->clip_norm > 0 && norm > cfg->clip_norm
+                     ? (real)(cfg->clip_norm / norm) : 1,
+        .lr = (real)cfg->learning_rate, .mu = (real)cfg->momentum,
+        .b1 = (real)cfg->beta1, .b2 = (real)cfg->beta2,
+        .rho = (real)cfg->rho, .eps = (real)cfg->epsilon,
+        .l1 = (real)cfg->l1, .l2 = (real)cfg->l2,
+        .c1 = (real)(1 - pow(cfg->beta1, (double)step)),
+        .c2 = (real)(1 - pow(cfg->beta2, (double)step))};
 
-    const real lr = (real)cfg->learning_rate, mu = (real)cfg->momentum;
-    const real b1 = (real)cfg->beta1, b2 = (real)cfg->beta2;
-    const real rho = (real)cfg->rho, eps = (real)cfg->epsilon;
-    const real l1 = (real)cfg->l1, l2 = (real)cfg->l2;
-    const real c1 = (real)(1 - pow(cfg->beta1, (double)step));
-    const real c2 = (real)(1 - pow(cfg->beta2, (double)step));
-    real *s1 = state, *s2 = state + n;
-    const int kind = cfg->kind;
-
+    /* Disjoint ranges in whole cache lines, one per thread. */
     sn_team team;
     const int nteam = sn_team_begin(&team, nt);
     #pragma omp parallel num_threads(nteam) if (nteam > 1)
     {
-        #pragma omp for schedule(static) nowait
-        for (int64_t i = 0; i < n; i++) {
-            real g = grad[i] * scale, p = param[i];
-            if (decay && decay[i])
-                g += l1 * (p > 0 ? 1 : (p < 0 ? -1 : 0)) + l2 * p;
-            grad[i] = g;
-            switch (kind) {
-            case SN_SGD:
-                p -= lr * g;
-                break;
-            case SN_MOMENTUM:
-                s1[i] = mu * s1[i] + g;
-                p -= lr * s1[i];
-                break;
-            case SN_NESTEROV:
-                s1[i] = mu * s1[i] + g;
-                p -= lr * (g + mu * s1[i]);
-                break;
-            case SN_ADAGRAD:
-                s1[i] += g * g;
-                p -= lr * g / (sqrt(s1[i]) + eps);
-                break;
-            case SN_RMSPROP:
-                s1[i] = rho * s1[i] + (1 - rho) * g * g;
-                p -= lr * g / (sqrt(s1[i]) + eps);
-                break;
-            default: /* SN_ADAM */
-                s1[i] = b1 * s1[i] + (1 - b1) * g;
-                s2[i] = b2 * s2[i] + (1 - b2) * g * g;
-                p -= lr * (s1[i] / c1) / (sqrt(s2[i] / c2) + eps);
-                break;
-            }
-            param[i] = p;
-        }
-        sn_team_finish(&team, omp_get_thread_num());
+        const int tid = omp_get_thread_num(), size = omp_get_num_threads();
+        const int64_t line = 64 / (int64_t)sizeof(real);
+        const int64_t per = (n / size + line) / line * line;
+        const int64_t i0 = SN_MIN(n, per * tid), i1 = SN_MIN(n, i0 + per);
+        SN_FN(update_range)(param, grad, state, state + n, decay, &k, i0, i1,
+                            cfg->kind);
+        sn_team_finish(&team, tid);
     }
     sn_team_end(&team);
     return SN_OK;

@@ -136,6 +136,37 @@ def test_optimizer_steps_match_reference(dtype, optimizer, clip):
     close(state, s_ref, dtype)
 
 
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_optimizer_threads_split_a_large_buffer_without_changing_bits(
+        optimizer):
+    # 100,003 > 2**15 elements: the update is split over threads, in ranges
+    # that end off the 32-lane norm and the cache line.
+    rng = np.random.default_rng(5)
+    n = 100_003
+    param0 = rng.standard_normal(n).astype(np.float32)
+    grad0 = rng.standard_normal(n).astype(np.float32)
+    decay = (rng.uniform(size=n) < 0.7).astype(np.uint8)
+    config = dict(l1=0.001, l2=0.01, clip_norm=50.0)
+    results = []
+    for n_threads in (1, 2, 3):
+        param, state = param0.copy(), np.zeros(2 * n, np.float32)
+        norms = [_kernels.optim_step(param, grad0.copy(), state, decay,
+                                     optimizer, 0.01, step, n_threads=n_threads,
+                                     **config) for step in (1, 2)]
+        results.append((param, state, norms))
+    for param, state, norms in results[1:]:
+        assert np.array_equal(param, results[0][0])
+        assert np.array_equal(state, results[0][1])
+        assert norms == results[0][2]
+    p_ref, s_ref = param0.astype(np.float64), np.zeros(2 * n)
+    for step in (1, 2):
+        p_ref, s_ref, _ = ref.optim_step(p_ref, grad0.astype(np.float64),
+                                         s_ref, decay, optimizer, 0.01, step,
+                                         **config)
+    close(results[0][0], p_ref, np.float32)
+    close(results[0][1], s_ref, np.float32)
+
+
 def test_clip_norm_bounds_the_update():
     n = 10
     param = np.zeros(n)
