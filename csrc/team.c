@@ -8,35 +8,40 @@
  * So every region records when each thread finished its share; when the
  * last one came in much later than the first had finished all it could
  * take (the work is handed out dynamically, so an on-time thread takes
- * everything a late one leaves), the following regions run on one thread,
- * for a number of calls that doubles while the contention lasts.  A region
- * with the full team that runs clean halves it again.  Results never depend
- * on the team size (threads only split disjoint outputs), so this changes
- * speed, never bits.
+ * everything a late one leaves), the regions of the next while run on one
+ * thread.  That while is a span of time, not a count of regions, so that
+ * a passing hiccup costs little and a busy machine is probed again at a
+ * steady rate whatever the regions' sizes: it doubles (10 ms up to 1 s)
+ * while the contention lasts and halves after each region with the full
+ * team that runs clean.  Results never depend on the team size (threads
+ * only split disjoint outputs), so this changes speed, never bits.
  */
 #include <time.h>
 #include "team.h"
 
 static int adaptive = 1;
 
+/* The back-off: single-thread regions until `until`, for spans of `len`
+ * (both in ns; relaxed atomics, as racing updates are harmless). */
 #if defined(__STDC_NO_ATOMICS__)
-static int backoff_left, backoff_len;
+static long long backoff_until, backoff_len;
 #define LOAD(x) (x)
 #define STORE(x, v) ((x) = (v))
 #else
 #include <stdatomic.h>
-static atomic_int backoff_left, backoff_len;
+static atomic_llong backoff_until, backoff_len;
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 #define STORE(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
 #endif
 
 /* A late thread this much (seconds) and half the first thread's busy time
- * behind marks contention; the longest back-off, in regions.  A thread
- * woken from sleep by the OpenMP runtime starts 0.1-0.3 ms late on a quiet
- * machine (seen here): 1 ms stays clear of that and well under the time
- * slice that a busy core costs. */
+ * behind marks contention.  A thread woken from sleep by the OpenMP
+ * runtime starts 0.1-0.3 ms late on a quiet machine (seen here): 1 ms stays
+ * clear of that and well under the time slice that a busy core costs. */
 #define SN_LATE_SECONDS 1e-3
-#define SN_BACKOFF_MAX 1024
+/* The shortest and longest single-thread span, in ns. */
+#define SN_BACKOFF_MIN 10000000LL
+#define SN_BACKOFF_MAX 1000000000LL
 
 double sn_now(void) {
     struct timespec ts;
@@ -44,9 +49,15 @@ double sn_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 void sn_set_adaptive_threads(int on) {
     adaptive = on != 0;
-    STORE(backoff_left, 0);
+    STORE(backoff_until, 0);
     STORE(backoff_len, 0);
 }
 
@@ -54,11 +65,8 @@ int sn_team_begin(sn_team *team, int want) {
     team->size = 1;
     if (want <= 1)
         return 1;
-    int left = adaptive ? LOAD(backoff_left) : 0;
-    if (left > 0) {
-        STORE(backoff_left, left - 1);
+    if (adaptive && now_ns() < LOAD(backoff_until))
         return 1;
-    }
     team->size = want < SN_TEAM_MAX ? want : SN_TEAM_MAX;
     team->start = sn_now();
     /* OpenMP may grant fewer threads than asked (OMP_THREAD_LIMIT, nested
@@ -82,12 +90,13 @@ void sn_team_end(const sn_team *team) {
         last = team->finish[i] > last ? team->finish[i] : last;
     }
     const double lag = last - first;
-    int len = LOAD(backoff_len);
+    long long len = LOAD(backoff_len);
     if (lag > SN_LATE_SECONDS && lag > 0.5 * (first - team->start)) {
-        len = len < 8 ? 8 : (2 * len > SN_BACKOFF_MAX ? SN_BACKOFF_MAX
-                                                         : 2 * len);
+        len = len < SN_BACKOFF_MIN ? SN_BACKOFF_MIN
+                                   : (2 * len > SN_BACKOFF_MAX ? SN_BACKOFF_MAX
+                                                               : 2 * len);
         STORE(backoff_len, len);
-        STORE(backoff_left, len);
+        STORE(backoff_until, now_ns() + len);
     } else if (len > 0) {
         STORE(backoff_len, len / 2);
     }
