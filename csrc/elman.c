@@ -10,26 +10,30 @@
 #include "act.h"
 #include "recur.h"
 
-/* `act` is a compile-time constant at each call: one branch-free loop per
- * activation. */
+/* `act` and `xin` (h holds x.W to add) are compile-time constants at each
+ * call: one branch-free loop per case, a = (x.W + h_prev.U) + b. */
 SN_INLINE void forward_units(real *restrict h, const real *restrict rg,
                              const real *restrict bias, int64_t j0,
-                             int64_t j1, const int act) {
+                             int64_t j1, const int act, const int xin) {
     for (int64_t j = j0; j < j1; j++)
-        h[j] = sn_act(act, h[j] + rg[j - j0] + bias[j]);
+        h[j] = sn_act(act, (xin ? h[j] + rg[j - j0] : rg[j - j0]) + bias[j]);
 }
 
 SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
-                        const real *rg, int64_t w) {
+                        const real *rg, int64_t w, int xin) {
     real *h = r->h + (t * r->B + b) * r->H;
     (void)tprev;
     (void)w;
+#define SN_ELMAN_FORWARD(ACT)                                                  \
+    (xin ? forward_units(h, rg, r->b, j0, j1, ACT, 1)                          \
+         : forward_units(h, rg, r->b, j0, j1, ACT, 0))
     switch (r->activation) {
-    case SN_RELU: forward_units(h, rg, r->b, j0, j1, SN_RELU); break;
-    case SN_SOFTSIGN: forward_units(h, rg, r->b, j0, j1, SN_SOFTSIGN); break;
-    default: forward_units(h, rg, r->b, j0, j1, SN_TANH); break;
+    case SN_RELU: SN_ELMAN_FORWARD(SN_RELU); break;
+    case SN_SOFTSIGN: SN_ELMAN_FORWARD(SN_SOFTSIGN); break;
+    default: SN_ELMAN_FORWARD(SN_TANH); break;
     }
+#undef SN_ELMAN_FORWARD
 }
 
 SN_INLINE void backward_units(const real *restrict h,
@@ -62,8 +66,8 @@ SN_CLONES static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
 #undef SN_ELMAN_BACKWARD
 }
 
-const SN_FN(sn_cell) SN_FN(sn_cell_elman) = {1, 0, 0, 0, forward_row, backward_row,
-                                     NULL};
+const SN_FN(sn_cell) SN_FN(sn_cell_elman) = {1, 0, 0, 0, 1, forward_row,
+                                            backward_row, NULL};
 
 size_t SN_FN(sn_elman_workspace_size)(int64_t T, int64_t B, int64_t I,
                                       int64_t H, int n_threads) {

@@ -123,55 +123,110 @@ static void SN_FN(merge_edge)(real *c, int64_t ldc, const real *edge, int nr,
         }
 }
 
+/* One operand of a packed GEMM: A (packed panels when lda == 0, else
+ * row-major with row stride lda), Bp's panels k deep. */
+typedef struct {
+    const real *A, *Bp;
+    int64_t lda, k;
+} SN_FN(operand);
+
+/* An operand's A(i, p) = A[i*rs + p*cs], its tile i0 and B panel j0. */
+static inline void SN_FN(operand_at)(const SN_FN(operand) *o, int mr, int nr,
+                                     int64_t i0, int64_t j0, const real **a,
+                                     int64_t *rs, int64_t *cs,
+                                     const real **b) {
+    *rs = o->lda ? o->lda : 1;
+    *cs = o->lda ? 1 : mr;
+    *a = o->A + i0 * (o->lda ? o->lda : o->k);
+    *b = o->Bp + (size_t)(j0 / nr) * nr * o->k;
+}
+
+/* Whether an edge tile of `rows` rows takes an operand row by row: always
+ * for a row-major A (it has no rows past m), and for packed panels when
+ * the rows are few enough that a full tile would waste most of its work. */
+static inline int SN_FN(by_rows)(const SN_FN(operand) *o, int64_t rows,
+                                 int mr) {
+    return o->lda || 4 * rows <= mr;
+}
+
+/* The tile (rows x cols, within one nr panel) at rows i0, panel j0 of
+ * C = beta*C + the sum of the operands' products.  A full tile is written
+ * in place by the micro-kernel, the first operand with beta and the others
+ * added; full-width rows by the row kernel the same way; any other edge is
+ * summed in a scratch tile and merged. */
+static void SN_FN(tile)(const SN_FN(sn_ukr) *u, real *restrict c,
+                        int64_t ldc, const SN_FN(operand) *ops, int nops,
+                        int64_t i0, int64_t j0, int64_t rows, int64_t cols,
+                        real beta) {
+    const int mr = u->mr, nr = u->nr;
+    const real *a, *b;
+    int64_t rs, cs;
+    if (rows == mr && cols == nr) {
+        for (int q = 0; q < nops; q++) {
+            SN_FN(operand_at)(&ops[q], mr, nr, i0, j0, &a, &rs, &cs, &b);
+            u->fn(ops[q].k, a, rs, cs, b, c, ldc, q == 0 ? beta : 1);
+        }
+        return;
+    }
+    int rowwise = cols == nr;
+    for (int q = 0; q < nops; q++)
+        rowwise &= SN_FN(by_rows)(&ops[q], rows, mr);
+    if (rowwise) {
+        for (int64_t i = 0; i < rows; i++)
+            for (int q = 0; q < nops; q++) {
+                SN_FN(operand_at)(&ops[q], mr, nr, i0, j0, &a, &rs, &cs, &b);
+                u->row(ops[q].k, a + i * rs, cs, b, c + i * ldc,
+                       q == 0 ? beta : 1);
+            }
+        return;
+    }
+    real edge[SN_MAX_MR * SN_MAX_NR];
+    for (int q = 0; q < nops; q++) {
+        SN_FN(operand_at)(&ops[q], mr, nr, i0, j0, &a, &rs, &cs, &b);
+        const real be = q == 0 ? 0 : 1;
+        if (SN_FN(by_rows)(&ops[q], rows, mr))
+            for (int64_t i = 0; i < rows; i++)
+                u->row(ops[q].k, a + i * rs, cs, b, edge + i * nr, be);
+        else   /* packed panels are zero-padded past m */
+            u->fn(ops[q].k, a, rs, cs, b, edge, nr, be);
+    }
+    SN_FN(merge_edge)(c, ldc, edge, nr, rows, cols, beta);
+}
+
+void SN_FN(sn_gemm_packed2)(const SN_FN(sn_ukr) *u, real *restrict C,
+                            int64_t ldc, const real *A1, int64_t lda1,
+                            const real *B1p, int64_t k1, const real *A2,
+                            int64_t lda2, const real *B2p, int64_t k2,
+                            real beta, int64_t m, int64_t n) {
+    const int mr = u->mr, nr = u->nr;
+    const SN_FN(operand) ops[2] = {{A1, B1p, lda1, k1}, {A2, B2p, lda2, k2}};
+    const int nops = k2 > 0 ? 2 : 1;
+    int64_t wide = 0;   /* columns done SN_WIDE panels at a time */
+    if (m < mr && nops == 1 && SN_FN(by_rows)(&ops[0], m, mr)) {
+        /* Only a few rows, each taken by the row kernel: several panels at
+         * once. */
+        const int64_t rs = lda1 ? lda1 : 1, cs = lda1 ? 1 : mr;
+        const int64_t step = (int64_t)SN_WIDE * nr;
+        for (; wide + step <= n; wide += step)
+            for (int64_t i = 0; i < m; i++)
+                u->row_wide(k1, A1 + i * rs, cs,
+                            B1p + (size_t)(wide / nr) * nr * k1,
+                            (int64_t)nr * k1, C + i * ldc + wide, beta);
+    }
+    for (int64_t j0 = wide; j0 < n; j0 += nr) {
+        const int64_t cols = SN_MIN((int64_t)nr, n - j0);
+        for (int64_t i0 = 0; i0 < m; i0 += mr)
+            SN_FN(tile)(u, C + i0 * ldc + j0, ldc, ops, nops, i0, j0,
+                        SN_MIN((int64_t)mr, m - i0), cols, beta);
+    }
+}
+
 void SN_FN(sn_gemm_packed)(const SN_FN(sn_ukr) *u, real *restrict C,
                            int64_t ldc, const real *restrict A, int64_t lda,
                            const real *restrict Bp, real beta,
                            int64_t m, int64_t n, int64_t k) {
-    const int mr = u->mr, nr = u->nr;
-    /* A(i, p) = A[i*rs + p*cs]; tile i0 starts at A + i0*tile_rs. */
-    const int64_t rs = lda ? lda : 1, cs = lda ? 1 : mr;
-    const int64_t tile_rs = lda ? lda : k;
-    real edge[SN_MAX_MR * SN_MAX_NR];
-    int64_t wide = 0;   /* columns done SN_WIDE panels at a time */
-    if (m < mr && (lda || 4 * m <= mr)) {
-        /* Only a few rows, each taken by the row kernel: several panels at
-         * once. */
-        const int64_t step = (int64_t)SN_WIDE * nr;
-        for (; wide + step <= n; wide += step)
-            for (int64_t i = 0; i < m; i++)
-                u->row_wide(k, A + i * rs, cs, Bp + (size_t)(wide / nr) * nr * k,
-                            (int64_t)nr * k, C + i * ldc + wide, beta);
-    }
-    for (int64_t j0 = wide; j0 < n; j0 += nr) {
-        const real *b = Bp + (size_t)(j0 / nr) * nr * k;
-        int64_t cols = SN_MIN((int64_t)nr, n - j0);
-        for (int64_t i0 = 0; i0 < m; i0 += mr) {
-            const real *a = A + i0 * tile_rs;
-            int64_t rows = SN_MIN((int64_t)mr, m - i0);
-            real *c = C + i0 * ldc + j0;
-            if (rows == mr && cols == nr) {
-                u->fn(k, a, rs, cs, b, c, ldc, beta);
-            } else if (rows == mr) {
-                u->fn(k, a, rs, cs, b, edge, nr, 0);
-                SN_FN(merge_edge)(c, ldc, edge, nr, rows, cols, beta);
-            } else if (lda || 4 * rows <= mr) {
-                /* A few rows, or rows an unpacked A does not have past m:
-                 * one row at a time. */
-                for (int64_t i = 0; i < rows; i++) {
-                    if (cols == nr) {
-                        u->row(k, a + i * rs, cs, b, c + i * ldc, beta);
-                    } else {
-                        u->row(k, a + i * rs, cs, b, edge, 0);
-                        SN_FN(merge_edge)(c + i * ldc, ldc, edge, nr, 1, cols,
-                                          beta);
-                    }
-                }
-            } else {   /* packed panels are zero-padded past m */
-                u->fn(k, a, rs, cs, b, edge, nr, 0);
-                SN_FN(merge_edge)(c, ldc, edge, nr, rows, cols, beta);
-            }
-        }
-    }
+    SN_FN(sn_gemm_packed2)(u, C, ldc, A, lda, Bp, k, NULL, 0, NULL, 0, beta,
+                           m, n);
 }
 
 /* Per-thread packing buffers: one MC x KC block of A and one KC x NC

@@ -85,6 +85,17 @@ void SN_FN(sn_gemm_packed)(const SN_FN(sn_ukr) *u, real *restrict C,
                            const real *restrict Bp, real beta,
                            int64_t m, int64_t n, int64_t k);
 
+/* C (m, n) = beta*C + A1 . B1 + A2 . B2, each operand as A and Bp of
+ * sn_gemm_packed with its own depth (k2 == 0: one operand), tile by tile
+ * so that a tile takes both products while it is in L1.  Each element is
+ * summed over each k in increasing order, the second sum added to the
+ * first: the bits of two sn_gemm_packed calls, the second with beta 1. */
+void SN_FN(sn_gemm_packed2)(const SN_FN(sn_ukr) *u, real *restrict C,
+                            int64_t ldc, const real *A1, int64_t lda1,
+                            const real *B1p, int64_t k1, const real *A2,
+                            int64_t lda2, const real *B2p, int64_t k2,
+                            real beta, int64_t m, int64_t n);
+
 /* The driver behind sn_gemm_f32/f64 without argument checks. */
 void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
                         const real *Bm, int64_t ldb, real beta, int trans_a,

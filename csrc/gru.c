@@ -29,10 +29,13 @@ SN_INLINE void forward_units(real *restrict g, real *restrict h,
     }
 }
 
+/* The n gate needs x.W and h_prev.U apart (sum_x is 0): xin is always
+ * set. */
 SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
-                        const real *rg, int64_t w) {
+                        const real *rg, int64_t w, int xin) {
     const int64_t H = r->H, row = t * r->B + b;
+    (void)xin;
     const real *hp = tprev < 0 ? r->h0 + b * H : r->h + (tprev * r->B + b) * H;
     forward_units(r->gates + row * 3 * H, r->h + row * H, r->hn + row * H, hp,
                   rg, r->b, r->bh, H, j0, j1, w);
@@ -87,8 +90,8 @@ static void backward_params(const SN_FN(sn_rnn) *r, const int64_t *nact,
                            r->T, r->B);
 }
 
-const SN_FN(sn_cell) SN_FN(sn_cell_gru) = {3, 0, 1, 1, forward_row, backward_row,
-                                   backward_params};
+const SN_FN(sn_cell) SN_FN(sn_cell_gru) = {3, 0, 1, 1, 0, forward_row,
+                                          backward_row, backward_params};
 
 size_t SN_FN(sn_gru_workspace_size)(int64_t T, int64_t B, int64_t I,
                                     int64_t H, int n_threads) {

@@ -9,20 +9,24 @@
 #include "act.h"
 #include "recur.h"
 
-/* Units [j0, j1) of one row; `peep` is a compile-time constant at each
- * call, so both versions of the loop vectorise. */
+/* Units [j0, j1) of one row; `peep` and `xin` (gates hold x.W to add) are
+ * compile-time constants at each call, so every version of the loop
+ * vectorises.  Either way a = (x.W + h_prev.U) + b, in that order. */
 SN_INLINE void forward_units(real *restrict g, real *restrict c,
                              real *restrict h, const real *restrict cp,
                              const real *restrict rg,
                              const real *restrict bias,
                              const real *restrict p, int64_t H, int64_t j0,
-                             int64_t j1, int64_t w, const int peep) {
+                             int64_t j1, int64_t w, const int peep,
+                             const int xin) {
     for (int64_t j = j0; j < j1; j++) {
         const int64_t k = j - j0;
-        real ai = g[j] + rg[k] + bias[j];
-        real af = g[H + j] + rg[w + k] + bias[H + j];
-        real ag = g[2 * H + j] + rg[2 * w + k] + bias[2 * H + j];
-        real ao = g[3 * H + j] + rg[3 * w + k] + bias[3 * H + j];
+        real ai = (xin ? g[j] + rg[k] : rg[k]) + bias[j];
+        real af = (xin ? g[H + j] + rg[w + k] : rg[w + k]) + bias[H + j];
+        real ag = (xin ? g[2 * H + j] + rg[2 * w + k] : rg[2 * w + k]) +
+                  bias[2 * H + j];
+        real ao = (xin ? g[3 * H + j] + rg[3 * w + k] : rg[3 * w + k]) +
+                  bias[3 * H + j];
         if (peep) {
             ai += p[j] * cp[j];
             af += p[H + j] * cp[j];
@@ -41,19 +45,23 @@ SN_INLINE void forward_units(real *restrict g, real *restrict c,
     }
 }
 
-/* Row b at time t, units [j0, j1): gates[t, b] holds x.W on entry and the
- * post-activation i f g o on exit; writes c[t, b] and h[t, b]. */
+/* Row b at time t, units [j0, j1): gates[t, b] holds the post-activation
+ * i f g o on exit (and x.W on entry when xin); writes c[t, b], h[t, b]. */
 SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
-                        const real *rg, int64_t w) {
+                        const real *rg, int64_t w, int xin) {
     const int64_t H = r->H, row = t * r->B + b;
     real *g = r->gates + row * 4 * H;
     real *c = r->c + row * H, *h = r->h + row * H;
     const real *cp = tprev < 0 ? r->c0 + b * H : r->c + (tprev * r->B + b) * H;
-    if (r->p)
-        forward_units(g, c, h, cp, rg, r->b, r->p, H, j0, j1, w, 1);
+    if (r->p && xin)
+        forward_units(g, c, h, cp, rg, r->b, r->p, H, j0, j1, w, 1, 1);
+    else if (r->p)
+        forward_units(g, c, h, cp, rg, r->b, r->p, H, j0, j1, w, 1, 0);
+    else if (xin)
+        forward_units(g, c, h, cp, rg, r->b, NULL, H, j0, j1, w, 0, 1);
     else
-        forward_units(g, c, h, cp, rg, r->b, NULL, H, j0, j1, w, 0);
+        forward_units(g, c, h, cp, rg, r->b, NULL, H, j0, j1, w, 0, 0);
 }
 
 /* The gate blocks are passed as separate restrict pointers (gi, gf, gg,
@@ -140,8 +148,8 @@ static void backward_params(const SN_FN(sn_rnn) *r, const int64_t *nact,
         }
 }
 
-const SN_FN(sn_cell) SN_FN(sn_cell_lstm) = {4, 1, 0, 0, forward_row, backward_row,
-                                    backward_params};
+const SN_FN(sn_cell) SN_FN(sn_cell_lstm) = {4, 1, 0, 0, 1, forward_row,
+                                            backward_row, backward_params};
 
 size_t SN_FN(sn_lstm_workspace_size)(int64_t T, int64_t B, int64_t I,
                                      int64_t H, int n_threads) {

@@ -308,24 +308,28 @@ static void SN_FN(gather_panels)(real *Ap, const SN_FN(loop) *lp,
     }
 }
 
-/* C = A . (units [j0, j0 + w) of every gate of the packed weights Wp, K
- * deep), gate q's columns gstride apart in C: all gates in one GEMM when
+/* C = A . Wp (+ A2 . W2p when K2 > 0) for units [j0, j0 + w) of every
+ * gate, gate q's columns gstride apart in C: all gates in one GEMM when
  * the span has every unit (panels of whole rows), else gate by gate from
- * per-gate panels (SPLIT_UNITS).  Wp as packed by pack_gates. */
+ * per-gate panels (SPLIT_UNITS).  Weights as packed by pack_gates. */
 static void SN_FN(gate_gemm)(const SN_FN(loop) *lp, real *C, int64_t ldc,
                              int64_t gstride, const real *A, int64_t lda,
-                             const real *Wp, int64_t K, int64_t n, int64_t j0,
-                             int64_t w) {
+                             const real *Wp, int64_t K, const real *A2,
+                             int64_t lda2, const real *W2p, int64_t K2,
+                             int64_t n, int64_t j0, int64_t w) {
     const int64_t H = lp->r->H;
     const int ngates = lp->cell->ngates;
     if (!lp->barrier) {
-        SN_FN(sn_gemm_packed)(lp->u, C, ldc, A, lda, Wp, 0, n, ngates * H, K);
+        SN_FN(sn_gemm_packed2)(lp->u, C, ldc, A, lda, Wp, K, A2, lda2, W2p,
+                               K2, 0, n, ngates * H);
         return;
     }
-    const size_t gate_panels = (size_t)(H + SN_MAX_NR) * K;
+    const size_t panels = (size_t)(H + SN_MAX_NR);
     for (int q = 0; q < ngates; q++)
-        SN_FN(sn_gemm_packed)(lp->u, C + q * gstride, ldc, A, lda,
-                              Wp + q * gate_panels + j0 * K, 0, n, w, K);
+        SN_FN(sn_gemm_packed2)(lp->u, C + q * gstride, ldc, A, lda,
+                               Wp + (q * panels + j0) * K, K, A2, lda2,
+                               K2 ? W2p + (q * panels + j0) * K2 : NULL, K2,
+                               0, n, w);
 }
 
 /* The forward time loop for rows [r0, r1) and units [j0, j1); scratch is
@@ -347,26 +351,34 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
         const int64_t n = own_rows(lp->L->nact[s], r0, r1);
         if (n == 0 && !lp->barrier)
             break;
-        /* The step's input projection x.W into gates, when it was not done
-         * for all steps at once.  Forwards the rows sit side by side at time
-         * s and are read and written in place; in reverse they are
-         * gathered, multiplied into xs and put back at their own times. */
-        if (lp->step_x && n > 0) {
-            if (!reverse) {
-                SN_FN(gate_gemm)(lp, r->gates + (s * B + r0) * G + j0, G, H,
-                                 r->x + (s * B + r0) * I, I, lp->L->Wp, I, n,
-                                 j0, w);
-            } else {
-                SN_FN(gather_panels)(Ax, lp, r->x, NULL, I, 0, r0, n, s);
-                SN_FN(gate_gemm)(lp, xs, cw, w, Ax, 0, lp->L->Wp, I, n, j0,
-                                 w);
-                for (int64_t b = r0; b < r0 + n; b++) {
-                    real *g = r->gates +
-                              (time_of(lengths, b, s, 1) * B + b) * G + j0;
-                    for (int q = 0; q < ngates; q++)
-                        memcpy(g + q * H, xs + (b - r0) * cw + q * w,
-                               sizeof(real) * w);
-                }
+        /* The input projection of the active rows, when it was not done
+         * for all steps at once: forwards the rows sit side by side at time
+         * s and are read in place; in reverse they are gathered. */
+        const int step_x = lp->step_x && n > 0;
+        const real *Ax_s = r->x + (s * B + r0) * I;
+        int64_t ldx = I;
+        if (step_x && reverse) {
+            SN_FN(gather_panels)(Ax, lp, r->x, NULL, I, 0, r0, n, s);
+            Ax_s = Ax;
+            ldx = 0;
+        }
+        /* x.W on its own, into gates, for a cell that needs it apart (GRU):
+         * in place forwards, through xs and back to each row's time in
+         * reverse. */
+        const int apart = step_x && !cell->sum_x;
+        if (apart && !reverse)
+            SN_FN(gate_gemm)(lp, r->gates + (s * B + r0) * G + j0, G, H,
+                             Ax_s, ldx, lp->L->Wp, I, NULL, 0, NULL, 0, n, j0,
+                             w);
+        if (apart && reverse) {
+            SN_FN(gate_gemm)(lp, xs, cw, w, Ax_s, ldx, lp->L->Wp, I, NULL, 0,
+                             NULL, 0, n, j0, w);
+            for (int64_t b = r0; b < r0 + n; b++) {
+                real *g = r->gates +
+                          (time_of(lengths, b, s, 1) * B + b) * G + j0;
+                for (int q = 0; q < ngates; q++)
+                    memcpy(g + q * H, xs + (b - r0) * cw + q * w,
+                           sizeof(real) * w);
             }
         }
         /* h_prev of the active rows: read in place forwards (time s - 1 or
@@ -378,12 +390,22 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
             A = Ah;
             lda = 0;
         }
-        /* rg[b] = h_prev[b] . U for these units of every gate */
-        SN_FN(gate_gemm)(lp, rg, cw, w, A, lda, lp->L->Up, H, n, j0, w);
+        /* rg[b] = h_prev[b] . U for these units of every gate -- after x.W
+         * in the same tiles when the cell takes the two summed, so that the
+         * input projection is never written out (only the cell's outputs
+         * are). */
+        const int summed = step_x && cell->sum_x;
+        if (summed)
+            SN_FN(gate_gemm)(lp, rg, cw, w, Ax_s, ldx, lp->L->Wp, I, A, lda,
+                             lp->L->Up, H, n, j0, w);
+        else
+            SN_FN(gate_gemm)(lp, rg, cw, w, A, lda, lp->L->Up, H, NULL, 0,
+                             NULL, 0, n, j0, w);
         for (int64_t b = r0; b < r0 + n; b++) {
             int64_t t = time_of(lengths, b, s, reverse);
             int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
-            cell->forward_row(r, t, b, tprev, j0, j1, rg + (b - r0) * cw, w);
+            cell->forward_row(r, t, b, tprev, j0, j1, rg + (b - r0) * cw, w,
+                              !summed);
         }
         if (lp->barrier) {
             #pragma omp barrier
@@ -459,12 +481,12 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
         SN_FN(zero_padding)(r->c, H, L.nact, T, B);
     if (r->hn)
         SN_FN(zero_padding)(r->hn, H, L.nact, T, B);
-    /* The input projection x.W of every valid (t, b) goes into gates; the
-     * cells add bias and recurrence.  When W and U together fit in L2 and
-     * the batch fills micro-kernel tiles, it is done step by step just
-     * before the recurrent GEMM, so that the step's gates are still in
-     * cache when the cell reads them (one GEMM over all steps writes T*B*G
-     * values out to memory and reads them back).  Otherwise one GEMM over
+    /* The input projection x.W of every valid (t, b): when W and U
+     * together fit in L2 and the batch fills micro-kernel tiles, step by
+     * step in the recurrent GEMM's tiles (LSTM, Elman: x.W + h_prev.U in
+     * one accumulator tile) or just before it (GRU, into gates), so that it
+     * never travels through memory (one GEMM over all steps writes T*B*G
+     * values out and reads them back).  Otherwise one GEMM over
      * all steps: W streamed from L3 every step, or multiplied through the
      * row kernel for a few rows, would cost more.  The choice depends on
      * the shapes and the machine, never on the thread count. */

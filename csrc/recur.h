@@ -33,13 +33,17 @@ typedef struct {
     int direct_dh;  /* backward_row leaves a direct dh_prev term in dh_carry,
                        which the recurrent GEMM then adds to */
     int separate_h; /* recurrent-side gradients differ (GRU): dgates_h */
+    int sum_x;      /* every gate's pre-activation is x.W + h_prev.U + b, so
+                       the loop may hand the two products over summed */
     /* Row b at time t, units [j0, j1).  tprev is the time of the previous
-     * state, or -1 when the row starts from h0/c0.  gates[t, b] holds the
-     * input projection x.W on entry.  rg[q*w + j - j0] is the recurrent
-     * pre-activation h_prev.U of gate q (no bias). */
+     * state, or -1 when the row starts from h0/c0.  rg[q*w + j - j0] is
+     * the recurrent pre-activation h_prev.U of gate q (no bias); with xin
+     * set, gates[t, b] holds the input projection x.W on entry, else
+     * (sum_x cells only) rg already includes it and gates[t, b] is only
+     * written. */
     void (*forward_row)(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
-                        const real *rg, int64_t w);
+                        const real *rg, int64_t w, int xin);
     /* Writes dgates[t, b] (and dgates_h, the recurrent side, when it
      * differs) for units [j0, j1); updates dh_carry/dc_carry for those
      * units. */
