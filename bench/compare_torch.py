@@ -597,7 +597,7 @@ def main(argv=None):
                 if (name, cell) == ("medium", "lstm") and "train" in modes \
                         and 1 in threads:
                     print(f"[{name} {cell}] fit", file=sys.stderr, flush=True)
-                    fit_share = fit_overhead(case, max(3, reps // 3))
+                    fit_share = fit_overhead(case, max(5, reps // 2))
                 del case
                 gc.collect()
     finally:
