@@ -141,12 +141,14 @@ static inline void SN_FN(operand_at)(const SN_FN(operand) *o, int mr, int nr,
     *b = o->Bp + (size_t)(j0 / nr) * nr * o->k;
 }
 
-/* Whether an edge tile of `rows` rows takes an operand row by row: always
- * for a row-major A (it has no rows past m), and for packed panels when
- * the rows are few enough that a full tile would waste most of its work. */
+/* Whether an edge tile of `rows` < mr rows takes an operand row by row:
+ * always for a row-major A (it has no rows past m), and for packed panels
+ * when the rows are few enough that a full tile would waste most of its
+ * work.  A tile of mr rows (an edge in columns only) is one micro-kernel
+ * call into the scratch tile. */
 static inline int SN_FN(by_rows)(const SN_FN(operand) *o, int64_t rows,
                                  int mr) {
-    return o->lda || 4 * rows <= mr;
+    return rows < mr && (o->lda || 4 * rows <= mr);
 }
 
 /* The tile (rows x cols, within one nr panel) at rows i0, panel j0 of
