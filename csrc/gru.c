@@ -9,18 +9,24 @@
 #include "act.h"
 #include "recur.h"
 
+/* `apart` (x.W at xg, gate q at xg + q*w, rather than in g) is a
+ * compile-time constant at each call, so both loops vectorise. */
 SN_INLINE void forward_units(real *restrict g, real *restrict h,
                              real *restrict hn, const real *restrict hp,
                              const real *restrict rg,
+                             const real *restrict xg,
                              const real *restrict bias,
                              const real *restrict bh, int64_t H, int64_t j0,
-                             int64_t j1, int64_t w) {
+                             int64_t j1, int64_t w, const int apart) {
     for (int64_t j = j0; j < j1; j++) {
         const int64_t k = j - j0;
-        real rr = sn_sigmoid(g[j] + rg[k] + bias[j]);
-        real z = sn_sigmoid(g[H + j] + rg[w + k] + bias[H + j]);
+        const real xr = apart ? xg[k] : g[j];
+        const real xz = apart ? xg[w + k] : g[H + j];
+        const real xn = apart ? xg[2 * w + k] : g[2 * H + j];
+        real rr = sn_sigmoid(xr + rg[k] + bias[j]);
+        real z = sn_sigmoid(xz + rg[w + k] + bias[H + j]);
         real hnj = rg[2 * w + k] + bh[j];
-        real n = sn_tanh(g[2 * H + j] + bias[2 * H + j] + rr * hnj);
+        real n = sn_tanh(xn + bias[2 * H + j] + rr * hnj);
         g[j] = rr;
         g[H + j] = z;
         g[2 * H + j] = n;
@@ -29,16 +35,20 @@ SN_INLINE void forward_units(real *restrict g, real *restrict h,
     }
 }
 
-/* The n gate needs x.W and h_prev.U apart (sum_x is 0): xin is always
- * set. */
+/* The n gate needs x.W and h_prev.U apart (sum_x is 0): xin is
+ * SN_X_GATES or SN_X_APART. */
 SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
-                        const real *rg, int64_t w, int xin) {
+                        const real *rg, int64_t w, int xin, const real *xg) {
     const int64_t H = r->H, row = t * r->B + b;
-    (void)xin;
     const real *hp = tprev < 0 ? r->h0 + b * H : r->h + (tprev * r->B + b) * H;
-    forward_units(r->gates + row * 3 * H, r->h + row * H, r->hn + row * H, hp,
-                  rg, r->b, r->bh, H, j0, j1, w);
+    real *g = r->gates + row * 3 * H;
+    if (xin == SN_X_APART)
+        forward_units(g, r->h + row * H, r->hn + row * H, hp, rg, xg, r->b,
+                      r->bh, H, j0, j1, w, 1);
+    else
+        forward_units(g, r->h + row * H, r->hn + row * H, hp, rg, NULL, r->b,
+                      r->bh, H, j0, j1, w, 0);
 }
 
 SN_INLINE void backward_units(const real *restrict g,

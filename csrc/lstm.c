@@ -49,11 +49,13 @@ SN_INLINE void forward_units(real *restrict g, real *restrict c,
  * i f g o on exit (and x.W on entry when xin); writes c[t, b], h[t, b]. */
 SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
-                        const real *rg, int64_t w, int xin) {
+                        const real *rg, int64_t w, int xin,
+                        const real *xg) {
     const int64_t H = r->H, row = t * r->B + b;
     real *g = r->gates + row * 4 * H;
     real *c = r->c + row * H, *h = r->h + row * H;
     const real *cp = tprev < 0 ? r->c0 + b * H : r->c + (tprev * r->B + b) * H;
+    (void)xg;   /* sum_x: never SN_X_APART */
     if (r->p && xin)
         forward_units(g, c, h, cp, rg, r->b, r->p, H, j0, j1, w, 1, 1);
     else if (r->p)

@@ -54,7 +54,7 @@ static size_t SN_FN(carve)(SN_FN(layout) *L, char *base,
         /* each gate's H columns in panels: at most H + nr columns */
         L->Up = sn_take(&a, r * cell->ngates * (H + SN_MAX_NR) * H);
         L->Wp = sn_take(&a, r * cell->ngates * (H + SN_MAX_NR) * I);
-        /* packed h_prev and x, the step's x.W (reverse), then the slice's
+        /* packed h_prev and x, the step's x.W (GRU), then the slice's
          * recurrent pre-activations */
         L->thread_bytes = sn_round_up(r * (B + SN_MAX_MR) * H) +
                           sn_round_up(r * (B + SN_MAX_MR) * I) +
@@ -334,7 +334,7 @@ static void SN_FN(gate_gemm)(const SN_FN(loop) *lp, real *C, int64_t ldc,
 
 /* The forward time loop for rows [r0, r1) and units [j0, j1); scratch is
  * this thread's buffer: packed h_prev, packed x and the step's input
- * projection (reverse only), then the recurrent pre-activations. */
+ * projection (GRU), then the recurrent pre-activations. */
 static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
                                 int64_t j0, int64_t j1, char *scratch) {
     const SN_FN(sn_cell) *cell = lp->cell;
@@ -362,25 +362,12 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
             Ax_s = Ax;
             ldx = 0;
         }
-        /* x.W on its own, into gates, for a cell that needs it apart (GRU):
-         * in place forwards, through xs and back to each row's time in
-         * reverse. */
+        /* x.W on its own, into xs, for a cell that needs it apart (GRU),
+         * the same (n, ngates*w) layout as rg: never written to gates. */
         const int apart = step_x && !cell->sum_x;
-        if (apart && !reverse)
-            SN_FN(gate_gemm)(lp, r->gates + (s * B + r0) * G + j0, G, H,
-                             Ax_s, ldx, lp->L->Wp, I, NULL, 0, NULL, 0, n, j0,
-                             w);
-        if (apart && reverse) {
+        if (apart)
             SN_FN(gate_gemm)(lp, xs, cw, w, Ax_s, ldx, lp->L->Wp, I, NULL, 0,
                              NULL, 0, n, j0, w);
-            for (int64_t b = r0; b < r0 + n; b++) {
-                real *g = r->gates +
-                          (time_of(lengths, b, s, 1) * B + b) * G + j0;
-                for (int q = 0; q < ngates; q++)
-                    memcpy(g + q * H, xs + (b - r0) * cw + q * w,
-                           sizeof(real) * w);
-            }
-        }
         /* h_prev of the active rows: read in place forwards (time s - 1 or
          * h0), gathered in reverse (each row's time + 1, or h0). */
         const real *A = (s == 0 ? r->h0 : r->h + (s - 1) * B * H) + r0 * H;
@@ -405,7 +392,9 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
             int64_t t = time_of(lengths, b, s, reverse);
             int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
             cell->forward_row(r, t, b, tprev, j0, j1, rg + (b - r0) * cw, w,
-                              !summed);
+                              summed ? SN_X_SUMMED
+                                     : (apart ? SN_X_APART : SN_X_GATES),
+                              xs + (b - r0) * cw);
         }
         if (lp->barrier) {
             #pragma omp barrier

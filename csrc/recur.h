@@ -27,6 +27,9 @@ typedef struct {
     int activation;
 } SN_FN(sn_rnn);
 
+/* Where a forward row finds its input projection (forward_row's xin). */
+enum { SN_X_SUMMED = 0, SN_X_GATES = 1, SN_X_APART = 2 };
+
 typedef struct {
     int ngates;
     int has_c;      /* LSTM: carries a cell state c */
@@ -37,13 +40,14 @@ typedef struct {
                        the loop may hand the two products over summed */
     /* Row b at time t, units [j0, j1).  tprev is the time of the previous
      * state, or -1 when the row starts from h0/c0.  rg[q*w + j - j0] is
-     * the recurrent pre-activation h_prev.U of gate q (no bias); with xin
-     * set, gates[t, b] holds the input projection x.W on entry, else
-     * (sum_x cells only) rg already includes it and gates[t, b] is only
-     * written. */
+     * the recurrent pre-activation h_prev.U of gate q (no bias).  The
+     * input projection x.W is, by xin: SN_X_GATES, in gates[t, b] on entry
+     * (any cell); SN_X_SUMMED, already in rg (sum_x cells only); SN_X_APART,
+     * at xg[q*w + j - j0] (cells without sum_x).  gates[t, b] holds the
+     * post-activations on exit. */
     void (*forward_row)(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
-                        const real *rg, int64_t w, int xin);
+                        const real *rg, int64_t w, int xin, const real *xg);
     /* Writes dgates[t, b] (and dgates_h, the recurrent side, when it
      * differs) for units [j0, j1); updates dh_carry/dc_carry for those
      * units. */
