@@ -250,6 +250,32 @@ static void SN_FN(scale_c)(real *c, int64_t ldc, int64_t m, int64_t n,
             c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
 }
 
+/* How a GEMM's mblocks MC-row blocks by njobs NC-column blocks are cut
+ * into jobs: one group of every row block per column block on one thread
+ * (or when the work is too small to share), else about
+ * SN_GEMM_JOBS_PER_THREAD jobs per thread. */
+typedef struct {
+    int threads;
+    int64_t group_blocks, jobs;
+} sn_jobs;
+
+static sn_jobs plan_jobs(int64_t mblocks, int64_t njobs, double work,
+                         int n_threads) {
+    int nt = sn_threads(n_threads);
+    if (work < SN_GEMM_MIN_PARALLEL || mblocks * njobs == 1)
+        nt = 1;
+    int64_t groups = 1;
+    if (nt > 1) {
+        int64_t want = SN_GEMM_JOBS_PER_THREAD * nt;
+        groups = SN_MIN(mblocks, SN_MAX((int64_t)1, (want + njobs - 1) / njobs));
+    }
+    sn_jobs p;
+    p.group_blocks = (mblocks + groups - 1) / groups;
+    p.jobs = (mblocks + p.group_blocks - 1) / p.group_blocks * njobs;
+    p.threads = (int)SN_MIN((int64_t)nt, p.jobs);
+    return p;
+}
+
 /* C is cut into jobs of a group of MC-row blocks by NC columns.  A job
  * walks K in blocks of KC: it packs its KC x NC block of op(B) once, then
  * for each MC block of its rows packs that block of op(A) and runs the
@@ -266,19 +292,11 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
     const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
     char *ws = sn_align_ptr(workspace);
     const size_t per_thread = gemm_thread_bytes();
-    const int64_t mblocks = (M + MC - 1) / MC, njobs = (N + NC - 1) / NC;
-    int nt = sn_threads(n_threads);
-    if ((double)M * N * K < SN_GEMM_MIN_PARALLEL || mblocks * njobs == 1)
-        nt = 1;
-    int64_t groups = 1;
-    if (nt > 1) {
-        int64_t want = SN_GEMM_JOBS_PER_THREAD * nt;
-        groups = SN_MIN(mblocks, SN_MAX((int64_t)1, (want + njobs - 1) / njobs));
-    }
-    const int64_t group_rows = (mblocks + groups - 1) / groups * MC;
-    groups = (M + group_rows - 1) / group_rows;
-    const int64_t jobs = groups * njobs;
-    nt = (int)SN_MIN((int64_t)nt, jobs);
+    const int64_t njobs = (N + NC - 1) / NC;
+    const sn_jobs plan = plan_jobs((M + MC - 1) / MC, njobs,
+                                   (double)M * N * K, n_threads);
+    const int64_t group_rows = plan.group_blocks * MC, jobs = plan.jobs;
+    int nt = plan.threads;
 
     sn_team team;
     nt = sn_team_begin(&team, nt);
@@ -364,18 +382,9 @@ void SN_FN(sn_gemm_tn_parts)(const SN_FN(sn_tn_part) *parts, int nparts,
         work += (double)parts[q].m * N * K;
     }
     const int64_t njobs = (N + NC - 1) / NC;
-    int nt = sn_threads(n_threads);
-    if (work < SN_GEMM_MIN_PARALLEL || mblocks * njobs == 1)
-        nt = 1;
-    int64_t groups = 1;
-    if (nt > 1) {
-        int64_t want = SN_GEMM_JOBS_PER_THREAD * nt;
-        groups = SN_MIN(mblocks, SN_MAX((int64_t)1, (want + njobs - 1) / njobs));
-    }
-    const int64_t group_blocks = (mblocks + groups - 1) / groups;
-    groups = (mblocks + group_blocks - 1) / group_blocks;
-    const int64_t jobs = groups * njobs;
-    nt = (int)SN_MIN((int64_t)nt, jobs);
+    const sn_jobs plan = plan_jobs(mblocks, njobs, work, n_threads);
+    const int64_t group_blocks = plan.group_blocks, jobs = plan.jobs;
+    int nt = plan.threads;
 
     sn_team team;
     nt = sn_team_begin(&team, nt);

@@ -49,40 +49,39 @@ typedef __m256 VEC;
 #define VZERO _mm256_setzero_ps
 #else
 #error "define SN_SIMD_AVX512 or SN_SIMD_AVX2 before including simd.h"
-/* One row across SN_WIDE consecutive panels (panel q at Bp + q*ps): the
- * row body's chains, SN_WIDE times over, interleaved so that FMA latency
- * is hidden -- each element still summed exactly as in the full tile. */
-#define SN_ROW_WIDE_BODY                                                      \
-    VEC e[SN_WIDE][2];                                                        \
-    _Pragma("GCC unroll 8")                                                   \
-    for (int q = 0; q < SN_WIDE; q++)                                         \
-        e[q][0] = e[q][1] = VZERO();                                          \
-    for (int64_t p = 0; p < k; p++) {                                         \
-        const VEC a = VSET1(A[p * cs]);                                       \
-        _Pragma("GCC unroll 8")                                               \
-        for (int q = 0; q < SN_WIDE; q++) {                                   \
-            const real *b = Bp + q * ps + p * 2 * VLEN;                       \
-            e[q][0] = VFMA(a, VLOAD(b), e[q][0]);                             \
-            e[q][1] = VFMA(a, VLOAD(b + VLEN), e[q][1]);                      \
+#endif
+
+/* Stores N pairs of accumulators, ACC[i][0] and ACC[i][1] at ADDR(i) and
+ * ADDR(i) + VLEN: C = acc, C += acc or C = beta*C + acc.  One branch, then
+ * fully unrolled stores, so that the accumulators stay in registers (a
+ * loop around the branch spills them). */
+#define SN_STORE_PAIRS(N, ADDR, ACC)                                          \
+    if (beta == 0) {                                                          \
+        _Pragma("GCC unroll 16")                                              \
+        for (int i = 0; i < (N); i++) {                                       \
+            VSTORE(ADDR(i), ACC[i][0]);                                       \
+            VSTORE(ADDR(i) + VLEN, ACC[i][1]);                                \
         }                                                                     \
-    }                                                                         \
-    _Pragma("GCC unroll 8")                                                   \
-    for (int q = 0; q < SN_WIDE; q++) {                                       \
-        real *c = C + q * 2 * VLEN;                                           \
-        if (beta == 0) {                                                      \
-            VSTORE(c, e[q][0]);                                               \
-            VSTORE(c + VLEN, e[q][1]);                                        \
-        } else if (beta == 1) {                                               \
-            VSTORE(c, VADD(VLOAD(c), e[q][0]));                               \
-            VSTORE(c + VLEN, VADD(VLOAD(c + VLEN), e[q][1]));                 \
-        } else {                                                              \
-            const VEC bv = VSET1(beta);                                       \
-            VSTORE(c, VFMA(bv, VLOAD(c), e[q][0]));                           \
-            VSTORE(c + VLEN, VFMA(bv, VLOAD(c + VLEN), e[q][1]));             \
+    } else if (beta == 1) {                                                   \
+        _Pragma("GCC unroll 16")                                              \
+        for (int i = 0; i < (N); i++) {                                       \
+            real *c = ADDR(i);                                                \
+            VSTORE(c, VADD(VLOAD(c), ACC[i][0]));                             \
+            VSTORE(c + VLEN, VADD(VLOAD(c + VLEN), ACC[i][1]));               \
+        }                                                                     \
+    } else {                                                                  \
+        const VEC bv = VSET1(beta);                                           \
+        _Pragma("GCC unroll 16")                                              \
+        for (int i = 0; i < (N); i++) {                                       \
+            real *c = ADDR(i);                                                \
+            VSTORE(c, VFMA(bv, VLOAD(c), ACC[i][0]));                         \
+            VSTORE(c + VLEN, VFMA(bv, VLOAD(c + VLEN), ACC[i][1]));           \
         }                                                                     \
     }
 
-#endif
+/* Row i of a micro-kernel tile; panel q of a row kernel's output. */
+#define SN_TILE_ROW(i) (C + (i) * ldc)
+#define SN_ROW_PANEL(q) (C + (q) * 2 * VLEN)
 
 /* The body every SIMD micro-kernel shares: an MR x (2*VLEN) tile, two
  * vectors of B per k and one broadcast of A(i, p) = A[i*rs + p*cs] per row,
@@ -106,86 +105,34 @@ typedef __m256 VEC;
         }                                                                     \
         Bp += 2 * VLEN;                                                       \
     }                                                                         \
-    /* One branch, then fully unrolled stores: the accumulators stay in   \
-     * registers (a loop over i around the branch spills them). */          \
-    if (beta == 0) {                                                          \
-        _Pragma("GCC unroll 16")                                              \
-        for (int i = 0; i < MR; i++) {                                        \
-            VSTORE(C + i * ldc, acc[i][0]);                                   \
-            VSTORE(C + i * ldc + VLEN, acc[i][1]);                            \
-        }                                                                     \
-    } else if (beta == 1) {                                                   \
-        _Pragma("GCC unroll 16")                                              \
-        for (int i = 0; i < MR; i++) {                                        \
-            real *c = C + i * ldc;                                            \
-            VSTORE(c, VADD(VLOAD(c), acc[i][0]));                             \
-            VSTORE(c + VLEN, VADD(VLOAD(c + VLEN), acc[i][1]));               \
-        }                                                                     \
-    } else {                                                                  \
-        const VEC bv = VSET1(beta);                                           \
-        _Pragma("GCC unroll 16")                                              \
-        for (int i = 0; i < MR; i++) {                                        \
-            real *c = C + i * ldc;                                            \
-            VSTORE(c, VFMA(bv, VLOAD(c), acc[i][0]));                         \
-            VSTORE(c + VLEN, VFMA(bv, VLOAD(c + VLEN), acc[i][1]));           \
-        }                                                                     \
-    }
+    SN_STORE_PAIRS(MR, SN_TILE_ROW, acc)
 
-/* One row, with exactly the arithmetic of a row of the full tile (one FMA
- * chain per vector, k increasing), so a row's result does not depend on
- * whether it fell in a full tile or an edge -- predictions do not depend on
- * which other sequences share their batch. */
-#define SN_ROW_BODY                                                           \
-    VEC e0 = VZERO(), e1 = VZERO();                                           \
-    for (int64_t p = 0; p < k; p++) {                                         \
-        const VEC a = VSET1(A[p * cs]);                                       \
-        e0 = VFMA(a, VLOAD(Bp), e0);                                          \
-        e1 = VFMA(a, VLOAD(Bp + VLEN), e1);                                   \
-        Bp += 2 * VLEN;                                                       \
-    }                                                                         \
-    if (beta == 0) {                                                          \
-        VSTORE(C, e0);                                                        \
-        VSTORE(C + VLEN, e1);                                                 \
-    } else if (beta == 1) {                                                   \
-        VSTORE(C, VADD(VLOAD(C), e0));                                        \
-        VSTORE(C + VLEN, VADD(VLOAD(C + VLEN), e1));                          \
-    } else {                                                                  \
-        const VEC bv = VSET1(beta);                                           \
-        VSTORE(C, VFMA(bv, VLOAD(C), e0));                                    \
-        VSTORE(C + VLEN, VFMA(bv, VLOAD(C + VLEN), e1));                      \
-    }
-
-/* One row across SN_WIDE consecutive panels (panel q at Bp + q*ps): the
- * row body's chains, SN_WIDE times over, interleaved so that FMA latency
- * is hidden -- each element still summed exactly as in the full tile. */
-#define SN_ROW_WIDE_BODY                                                      \
-    VEC e[SN_WIDE][2];                                                        \
+/* One row across NP consecutive panels (panel q at Bp + q*ps), with
+ * exactly the arithmetic of a row of the full tile (one FMA chain per
+ * vector, k increasing), so a row's result does not depend on whether it
+ * fell in a full tile or an edge -- predictions do not depend on which
+ * other sequences share their batch.  Several panels interleave their
+ * chains, which hides the FMA latency a single row is bound by. */
+#define SN_ROWS_BODY(NP)                                                      \
+    VEC e[NP][2];                                                             \
     _Pragma("GCC unroll 8")                                                   \
-    for (int q = 0; q < SN_WIDE; q++)                                         \
+    for (int q = 0; q < (NP); q++)                                            \
         e[q][0] = e[q][1] = VZERO();                                          \
     for (int64_t p = 0; p < k; p++) {                                         \
         const VEC a = VSET1(A[p * cs]);                                       \
         _Pragma("GCC unroll 8")                                               \
-        for (int q = 0; q < SN_WIDE; q++) {                                   \
+        for (int q = 0; q < (NP); q++) {                                      \
             const real *b = Bp + q * ps + p * 2 * VLEN;                       \
             e[q][0] = VFMA(a, VLOAD(b), e[q][0]);                             \
             e[q][1] = VFMA(a, VLOAD(b + VLEN), e[q][1]);                      \
         }                                                                     \
     }                                                                         \
-    _Pragma("GCC unroll 8")                                                   \
-    for (int q = 0; q < SN_WIDE; q++) {                                       \
-        real *c = C + q * 2 * VLEN;                                           \
-        if (beta == 0) {                                                      \
-            VSTORE(c, e[q][0]);                                               \
-            VSTORE(c + VLEN, e[q][1]);                                        \
-        } else if (beta == 1) {                                               \
-            VSTORE(c, VADD(VLOAD(c), e[q][0]));                               \
-            VSTORE(c + VLEN, VADD(VLOAD(c + VLEN), e[q][1]));                 \
-        } else {                                                              \
-            const VEC bv = VSET1(beta);                                       \
-            VSTORE(c, VFMA(bv, VLOAD(c), e[q][0]));                           \
-            VSTORE(c + VLEN, VFMA(bv, VLOAD(c + VLEN), e[q][1]));             \
-        }                                                                     \
-    }
+    SN_STORE_PAIRS(NP, SN_ROW_PANEL, e)
+
+/* The row kernel (one panel) and the wide one (SN_WIDE panels, ps apart). */
+#define SN_ROW_BODY                                                           \
+    const int64_t ps = 0;                                                     \
+    SN_ROWS_BODY(1)
+#define SN_ROW_WIDE_BODY SN_ROWS_BODY(SN_WIDE)
 
 #endif
