@@ -10,7 +10,9 @@
 #include "recur.h"
 
 /* `apart` (x.W at xg, gate q at xg + q*w, rather than in g) is a
- * compile-time constant at each call, so both loops vectorise. */
+ * compile-time constant at each call, so both loops vectorise.  Two loops,
+ * as in lstm.c: r, z and n's pre-activation (left in n's place), then n and
+ * h, so that tanh does not wait in line behind the sigmoids' chains. */
 SN_INLINE void forward_units(real *restrict g, real *restrict h,
                              real *restrict hn, const real *restrict hp,
                              const real *restrict rg,
@@ -26,11 +28,14 @@ SN_INLINE void forward_units(real *restrict g, real *restrict h,
         real rr = sn_sigmoid(xr + rg[k] + bias[j]);
         real z = sn_sigmoid(xz + rg[w + k] + bias[H + j]);
         real hnj = rg[2 * w + k] + bh[j];
-        real n = sn_tanh(xn + bias[2 * H + j] + rr * hnj);
         g[j] = rr;
         g[H + j] = z;
-        g[2 * H + j] = n;
+        g[2 * H + j] = xn + bias[2 * H + j] + rr * hnj;
         hn[j] = hnj;
+    }
+    for (int64_t j = j0; j < j1; j++) {
+        const real n = sn_tanh(g[2 * H + j]), z = g[H + j];
+        g[2 * H + j] = n;
         h[j] = (1 - z) * n + z * hp[j];
     }
 }

@@ -11,7 +11,14 @@
 
 /* Units [j0, j1) of one row; `peep` and `xin` (gates hold x.W to add) are
  * compile-time constants at each call, so every version of the loop
- * vectorises.  Either way a = (x.W + h_prev.U) + b, in that order. */
+ * vectorises.  Either way a = (x.W + h_prev.U) + b, in that order.
+ *
+ * Two loops, not one: the first takes i, f, g and c (leaving a_o in the o
+ * gate's place), the second o and h.  In one loop, tanh(c) waits on the
+ * exps of i, f and g, and that chain of some 40 dependent vector
+ * operations fills the out-of-order window; split, each loop's chains are
+ * half as long, and the same unit's values come back from L1.  ~15 %
+ * faster, the same operations in the same order per unit (same bits). */
 SN_INLINE void forward_units(real *restrict g, real *restrict c,
                              real *restrict h, const real *restrict cp,
                              const real *restrict rg,
@@ -32,15 +39,19 @@ SN_INLINE void forward_units(real *restrict g, real *restrict c,
             af += p[H + j] * cp[j];
         }
         real i = sn_sigmoid(ai), f = sn_sigmoid(af), gg = sn_tanh(ag);
-        real ct = f * cp[j] + i * gg;
-        if (peep)
-            ao += p[2 * H + j] * ct;
-        real o = sn_sigmoid(ao);
         g[j] = i;
         g[H + j] = f;
         g[2 * H + j] = gg;
+        g[3 * H + j] = ao;
+        c[j] = f * cp[j] + i * gg;
+    }
+    for (int64_t j = j0; j < j1; j++) {
+        const real ct = c[j];
+        real ao = g[3 * H + j];
+        if (peep)
+            ao += p[2 * H + j] * ct;
+        const real o = sn_sigmoid(ao);
         g[3 * H + j] = o;
-        c[j] = ct;
         h[j] = o * sn_tanh(ct);
     }
 }
