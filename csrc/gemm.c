@@ -256,8 +256,8 @@ static void SN_FN(scale_c)(real *c, int64_t ldc, int64_t m, int64_t n,
  * per NC columns.  On more, each job packs its own blocks of op(B) (and of
  * op(A) when A is packed), so the cut repeats the smaller operand: when
  * M >= N, about SN_GEMM_JOBS_PER_THREAD row groups per thread, each
- * packing B again; else one block of columns per thread, each packing A
- * again -- the weight gradients (a few hundred rows by thousands of
+ * packing B again; else one block of columns per thread (or a few each,
+ * at most NC wide), each packing A again -- the weight gradients (a few hundred rows by thousands of
  * columns, summed over every (t, b)) scaled 1.0-1.3x on 2 threads cut by
  * rows, ~1.8x cut by columns.  A column block holds every row, so more
  * than one per thread would pack all of A once more each. */
@@ -281,9 +281,11 @@ static sn_jobs plan_jobs(int64_t M, int64_t N, int nr, double work,
             const int64_t ncb = (N + NC - 1) / NC;
             groups = SN_MIN(mblocks, SN_MAX((int64_t)1, (want + ncb - 1) / ncb));
         } else {
-            const int64_t panels = (N + nr - 1) / nr;
-            const int64_t cuts = SN_MIN(panels, (int64_t)nt);
-            p.col_w = SN_MIN((int64_t)NC, (panels + cuts - 1) / cuts * nr);
+            /* A multiple of nt blocks of at most NC columns. */
+            const int64_t panels = (N + nr - 1) / nr, most = NC / nr;
+            const int64_t cuts = SN_MIN(panels, nt * ((panels + nt * most - 1) /
+                                                      (nt * most)));
+            p.col_w = (panels + cuts - 1) / cuts * nr;
         }
     }
     p.ncols = (N + p.col_w - 1) / p.col_w;

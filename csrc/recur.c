@@ -198,10 +198,10 @@ static void SN_FN(weight_grads)(SN_FN(sn_rnn) *r, real *dW, real *db,
 
 /* How the time loop splits over threads.
  *
- * SPLIT_ROWS: the batch is cut into chunks of rows, each carried through
- * the whole sequence with all hidden units; threads take chunks as they
- * come free (dynamic schedule), so there is no barrier inside the loop and
- * a thread slowed by a busy core just takes fewer chunks.  Used whenever
+ * SPLIT_ROWS: the batch is cut into one chunk of rows per thread, each
+ * carried through the whole sequence with all hidden units, so there is no
+ * barrier inside the loop (a thread slowed by a busy core shows as a late
+ * finish, and team.c runs the next regions on one thread).  Used whenever
  * every thread gets a few rows.  SPLIT_UNITS: each thread owns a slice of
  * hidden units (whole panels of nr, so tiles never depend on the thread
  * count) for all rows, with one barrier per step; for small batches with
@@ -224,9 +224,12 @@ static sn_plan plan_threads(int64_t steps, int64_t B, int64_t H, int64_t G,
         return p;
     if (B >= SN_MIN_ROWS_PER_THREAD * 2) {
         p.threads = (int)SN_MIN((int64_t)nt, B / SN_MIN_ROWS_PER_THREAD);
-        /* About two chunks per thread, in whole micro-kernel tiles. */
+        /* One chunk per thread, in whole micro-kernel tiles: every chunk
+         * streams all of U (and W) each step, so more chunks multiply that
+         * traffic -- with U out of L2 (the "large" shapes) two chunks per
+         * thread made 2 threads slower than one. */
         int64_t tiles = (B + mr - 1) / mr;
-        p.chunk = SN_MAX((int64_t)1, tiles / (2 * p.threads)) * mr;
+        p.chunk = (tiles + p.threads - 1) / p.threads * mr;
         return p;
     }
     if (step_work >= SN_STEP_MIN_PARALLEL) {
