@@ -22,9 +22,11 @@ SN_INLINE void forward_units(real *restrict h, const real *restrict rg,
 SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
                         const real *rg, int64_t w, int xin,
-                        const real *xg) {
-    real *h = r->h + (t * r->B + b) * r->H;
+                        const real *xg, real *g, real *hn) {
+    real *h = r->h + (t * r->B + b) * r->H;   /* its own gates: g is h */
     (void)tprev;
+    (void)g;
+    (void)hn;
     (void)w;
     (void)xg;   /* sum_x: never SN_X_APART */
 #define SN_ELMAN_FORWARD(ACT)                                                  \

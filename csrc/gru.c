@@ -44,16 +44,16 @@ SN_INLINE void forward_units(real *restrict g, real *restrict h,
  * SN_X_GATES or SN_X_APART. */
 SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
-                        const real *rg, int64_t w, int xin, const real *xg) {
+                        const real *rg, int64_t w, int xin, const real *xg,
+                        real *g, real *hn) {
     const int64_t H = r->H, row = t * r->B + b;
     const real *hp = tprev < 0 ? r->h0 + b * H : r->h + (tprev * r->B + b) * H;
-    real *g = r->gates + row * 3 * H;
     if (xin == SN_X_APART)
-        forward_units(g, r->h + row * H, r->hn + row * H, hp, rg, xg, r->b,
-                      r->bh, H, j0, j1, w, 1);
+        forward_units(g, r->h + row * H, hn, hp, rg, xg, r->b, r->bh, H, j0,
+                      j1, w, 1);
     else
-        forward_units(g, r->h + row * H, r->hn + row * H, hp, rg, NULL, r->b,
-                      r->bh, H, j0, j1, w, 0);
+        forward_units(g, r->h + row * H, hn, hp, rg, NULL, r->b, r->bh, H,
+                      j0, j1, w, 0);
 }
 
 SN_INLINE void backward_units(const real *restrict g,
@@ -117,13 +117,15 @@ int SN_FN(sn_gru_forward)(real *h, real *gates, real *hn, real *h_n,
                           const real *x, const real *h0, const real *W,
                           const real *U, const real *b, const real *bh,
                           const int64_t *lengths, int64_t T, int64_t B,
-                          int64_t I, int64_t H, int reverse, void *workspace,
+                          int64_t I, int64_t H, int reverse,
+                           int keep_gates, void *workspace,
                           size_t workspace_size, int n_threads) {
     if (!hn || !bh)
         return SN_EARG;
     SN_FN(sn_rnn) r = {.h = h, .gates = gates, .hn = hn, .x = x, .h0 = h0,
                        .U = U, .b = b, .bh = bh,
-                       .T = T, .B = B, .I = I, .H = H, .G = 3 * H};
+                       .T = T, .B = B, .I = I, .H = H, .G = 3 * H,
+                       .keep = keep_gates};
     return SN_FN(sn_recur_forward)(&SN_FN(sn_cell_gru), &r, h_n, NULL, W, lengths, reverse,
                                    workspace, workspace_size, n_threads);
 }

@@ -56,15 +56,15 @@ SN_INLINE void forward_units(real *restrict g, real *restrict c,
     }
 }
 
-/* Row b at time t, units [j0, j1): gates[t, b] holds the post-activation
- * i f g o on exit (and x.W on entry when xin); writes c[t, b], h[t, b]. */
+/* Row b at time t, units [j0, j1): g holds the post-activation i f g o on
+ * exit (and x.W on entry when xin); writes c[t, b], h[t, b]. */
 SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
                         const real *rg, int64_t w, int xin,
-                        const real *xg) {
+                        const real *xg, real *g, real *hn) {
     const int64_t H = r->H, row = t * r->B + b;
-    real *g = r->gates + row * 4 * H;
     real *c = r->c + row * H, *h = r->h + row * H;
+    (void)hn;
     const real *cp = tprev < 0 ? r->c0 + b * H : r->c + (tprev * r->B + b) * H;
     (void)xg;   /* sum_x: never SN_X_APART */
     if (r->p && xin)
@@ -175,11 +175,13 @@ int SN_FN(sn_lstm_forward)(real *h, real *c, real *gates, real *h_n,
                            const real *b, const real *p,
                            const int64_t *lengths, int64_t T, int64_t B,
                            int64_t I, int64_t H, int reverse,
+                           int keep_gates,
                            void *workspace, size_t workspace_size,
                            int n_threads) {
     SN_FN(sn_rnn) r = {.h = h, .c = c, .gates = gates, .x = x, .h0 = h0,
                        .c0 = c0, .U = U, .b = b, .p = p,
-                       .T = T, .B = B, .I = I, .H = H, .G = 4 * H};
+                       .T = T, .B = B, .I = I, .H = H, .G = 4 * H,
+                       .keep = keep_gates};
     return SN_FN(sn_recur_forward)(&SN_FN(sn_cell_lstm), &r, h_n, c_n, W, lengths, reverse,
                                    workspace, workspace_size, n_threads);
 }

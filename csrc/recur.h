@@ -25,6 +25,8 @@ typedef struct {
     real *dp, *dbh;                  /* accumulated, per hidden unit */
     int64_t T, B, I, H, G;
     int activation;
+    int keep;   /* forward: keep the post-activations in gates (and hn) for
+                   a backward pass; 0 for inference (see forward_row) */
 } SN_FN(sn_rnn);
 
 /* Where a forward row finds its input projection (forward_row's xin). */
@@ -43,11 +45,14 @@ typedef struct {
      * the recurrent pre-activation h_prev.U of gate q (no bias).  The
      * input projection x.W is, by xin: SN_X_GATES, in gates[t, b] on entry
      * (any cell); SN_X_SUMMED, already in rg (sum_x cells only); SN_X_APART,
-     * at xg[q*w + j - j0] (cells without sum_x).  gates[t, b] holds the
-     * post-activations on exit. */
+     * at xg[q*w + j - j0] (cells without sum_x).  g is the row's gates,
+     * gates[t, b] (which holds x.W with SN_X_GATES) or, when they need not
+     * be kept, a scratch row; it holds the post-activations on exit.  hn
+     * likewise for the GRU's hn[t, b], else NULL. */
     void (*forward_row)(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         int64_t tprev, int64_t j0, int64_t j1,
-                        const real *rg, int64_t w, int xin, const real *xg);
+                        const real *rg, int64_t w, int xin, const real *xg,
+                        real *g, real *hn);
     /* Writes dgates[t, b] (and dgates_h, the recurrent side, when it
      * differs) for units [j0, j1); updates dh_carry/dc_carry for those
      * units. */

@@ -105,7 +105,9 @@ int sn_gemm_f64(double *C, int64_t ldc,
 #define SN_DECLARE_CELLS(R, S)                                                 \
 /* LSTM (lstm.c).                                                              \
  * forward: h, c (T, B, H) and gates (T, B, 4H, post-activation i f g o)       \
- *   written, zero past each length; h_n, c_n (B, H) written.                  \
+ *   written, zero past each length; h_n, c_n (B, H) written.  keep_gates 0    \
+ *   (inference: no backward pass follows) leaves gates (GRU: gates and hn)    \
+ *   unspecified, and the forward may then skip writing them.                  \
  *   x (T, B, I), h0, c0 (B, H), W (I, 4H), U (H, 4H), b (4H), p (3H) or NULL. \
  * backward: dx (T, B, I) or NULL, dh0, dc0 (B, H) written; dW, dU, db, dp     \
  *   (dp only with peepholes) accumulated.  dh (T, B, H) upstream gradient of  \
@@ -117,7 +119,7 @@ int sn_lstm_forward_##S(R *h, R *c, R *gates, R *h_n, R *c_n,                  \
                         const R *x, const R *h0, const R *c0,                  \
                         const R *W, const R *U, const R *b, const R *p,        \
                         const int64_t *lengths, int64_t T, int64_t B,          \
-                        int64_t I, int64_t H, int reverse,                     \
+                        int64_t I, int64_t H, int reverse, int keep_gates,     \
                         void *workspace, size_t workspace_size, int n_threads);\
 int sn_lstm_backward_##S(R *dx, R *dh0, R *dc0,                                \
                          R *dW, R *dU, R *db, R *dp,                           \
@@ -140,7 +142,7 @@ int sn_gru_forward_##S(R *h, R *gates, R *hn, R *h_n,                          \
                        const R *x, const R *h0,                                \
                        const R *W, const R *U, const R *b, const R *bh,        \
                        const int64_t *lengths, int64_t T, int64_t B,           \
-                       int64_t I, int64_t H, int reverse,                      \
+                       int64_t I, int64_t H, int reverse, int keep_gates,      \
                        void *workspace, size_t workspace_size, int n_threads); \
 int sn_gru_backward_##S(R *dx, R *dh0, R *dW, R *dU, R *db, R *dbh,            \
                         const R *dh, const R *dh_n,                            \

@@ -111,7 +111,8 @@ static const real *SN_FN(step_row)(real *h_row, real *c_row, const real *x,
             memcpy(w->hnew, w->xg, sizeof(real) * H);
             r.gates = w->hnew;
         }
-        cell->forward_row(&r, 0, 0, -1, 0, H, w->rg, H, SN_X_GATES, NULL);
+        cell->forward_row(&r, 0, 0, -1, 0, H, w->rg, H, SN_X_GATES, NULL,
+                          r.gates, r.hn);
         memcpy(h_row + off, w->hnew, sizeof(real) * H);
         if (cell->has_c)
             memcpy(c_row + off, w->cnew, sizeof(real) * H);

@@ -95,12 +95,12 @@ cdef extern from "seqnet.h" nogil:
                             const float *x, const float *h0, const float *c0,
                             const float *W, const float *U, const float *b, const float *p,
                             const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                            int reverse, void *workspace, size_t workspace_size, int n_threads)
+                            int reverse, int keep_gates, void *workspace, size_t workspace_size, int n_threads)
     int sn_lstm_forward_f64(double *h, double *c, double *gates, double *h_n, double *c_n,
                             const double *x, const double *h0, const double *c0,
                             const double *W, const double *U, const double *b, const double *p,
                             const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                            int reverse, void *workspace, size_t workspace_size, int n_threads)
+                            int reverse, int keep_gates, void *workspace, size_t workspace_size, int n_threads)
     int sn_lstm_backward_f32(float *dx, float *dh0, float *dc0, float *dW, float *dU,
                              float *db, float *dp, const float *dh, const float *dh_n,
                              const float *dc_n, const float *x, const float *h0,
@@ -120,12 +120,12 @@ cdef extern from "seqnet.h" nogil:
                            const float *x, const float *h0, const float *W, const float *U,
                            const float *b, const float *bh,
                            const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                           int reverse, void *workspace, size_t workspace_size, int n_threads)
+                           int reverse, int keep_gates, void *workspace, size_t workspace_size, int n_threads)
     int sn_gru_forward_f64(double *h, double *gates, double *hn, double *h_n,
                            const double *x, const double *h0, const double *W, const double *U,
                            const double *b, const double *bh,
                            const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                           int reverse, void *workspace, size_t workspace_size, int n_threads)
+                           int reverse, int keep_gates, void *workspace, size_t workspace_size, int n_threads)
     int sn_gru_backward_f32(float *dx, float *dh0, float *dW, float *dU, float *db, float *dbh,
                             const float *dh, const float *dh_n, const float *x, const float *h0,
                             const float *W, const float *U, const float *h, const float *gates,

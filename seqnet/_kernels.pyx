@@ -190,7 +190,7 @@ cdef _lstm_forward(floating[:, :, ::1] h, floating[:, :, ::1] c,
                    const floating[:, ::1] h0, const floating[:, ::1] c0,
                    const floating[:, ::1] W, const floating[:, ::1] U,
                    const floating[::1] b, const floating[::1] p,
-                   const int64_t[::1] lengths, bint reverse,
+                   const int64_t[::1] lengths, bint reverse, bint keep,
                    unsigned char[::1] workspace, int n_threads):
     cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
     cdef const floating *pp = &p[0] if p is not None else NULL
@@ -201,21 +201,24 @@ cdef _lstm_forward(floating[:, :, ::1] h, floating[:, :, ::1] c,
                                      &h_n[0, 0], &c_n[0, 0], &x[0, 0, 0],
                                      &h0[0, 0], &c0[0, 0], &W[0, 0], &U[0, 0],
                                      &b[0], pp, &lengths[0], T, B, I, H,
-                                     reverse, &workspace[0],
+                                     reverse, keep, &workspace[0],
                                      workspace.shape[0], n_threads)
         else:
             st = sn_lstm_forward_f64(&h[0, 0, 0], &c[0, 0, 0], &gates[0, 0, 0],
                                      &h_n[0, 0], &c_n[0, 0], &x[0, 0, 0],
                                      &h0[0, 0], &c0[0, 0], &W[0, 0], &U[0, 0],
                                      &b[0], pp, &lengths[0], T, B, I, H,
-                                     reverse, &workspace[0],
+                                     reverse, keep, &workspace[0],
                                      workspace.shape[0], n_threads)
     _check_status(st, "lstm_forward")
 
 
 def lstm_forward(h, c, gates, h_n, c_n, x, h0, c0, W, U, b, p, lengths,
-                 bint reverse, workspace, int n_threads=0):
-    """LSTM over a batch; outputs h, c, gates, h_n, c_n written in place."""
+                 bint reverse, workspace, int n_threads=0, bint keep_gates=True):
+    """LSTM over a batch; outputs h, c, gates, h_n, c_n written in place.
+
+    keep_gates=False (inference, no backward pass to follow) leaves gates
+    unspecified: the kernel may then keep them out of memory."""
     T, B, I, H = _dims(x, h0)
     for name, arr, shape in (("h0", h0, (B, H)),
                              ("h", h, (T, B, H)), ("c", c, (T, B, H)),
@@ -229,10 +232,12 @@ def lstm_forward(h, c, gates, h_n, c_n, x, h0, c0, W, U, b, p, lengths,
     _check_workspace(workspace, lstm_workspace_size(x.dtype, T, B, I, H, n_threads))
     if _real_type("x", x):
         _lstm_forward[double](h, c, gates, h_n, c_n, x, h0, c0, W, U, b, p,
-                              lengths, reverse, workspace, n_threads)
+                              lengths, reverse, keep_gates, workspace,
+                              n_threads)
     else:
         _lstm_forward[float](h, c, gates, h_n, c_n, x, h0, c0, W, U, b, p,
-                             lengths, reverse, workspace, n_threads)
+                             lengths, reverse, keep_gates, workspace,
+                             n_threads)
 
 
 cdef _lstm_backward(floating[:, :, ::1] dx, floating[:, ::1] dh0,
@@ -321,7 +326,7 @@ cdef _gru_forward(floating[:, :, ::1] h, floating[:, :, ::1] gates,
                   const floating[:, :, ::1] x, const floating[:, ::1] h0,
                   const floating[:, ::1] W, const floating[:, ::1] U,
                   const floating[::1] b, const floating[::1] bh,
-                  const int64_t[::1] lengths, bint reverse,
+                  const int64_t[::1] lengths, bint reverse, bint keep,
                   unsigned char[::1] workspace, int n_threads):
     cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
     cdef int st
@@ -330,22 +335,24 @@ cdef _gru_forward(floating[:, :, ::1] h, floating[:, :, ::1] gates,
             st = sn_gru_forward_f32(&h[0, 0, 0], &gates[0, 0, 0], &hn[0, 0, 0],
                                     &h_n[0, 0], &x[0, 0, 0], &h0[0, 0],
                                     &W[0, 0], &U[0, 0], &b[0], &bh[0],
-                                    &lengths[0], T, B, I, H, reverse,
+                                    &lengths[0], T, B, I, H, reverse, keep,
                                     &workspace[0], workspace.shape[0],
                                     n_threads)
         else:
             st = sn_gru_forward_f64(&h[0, 0, 0], &gates[0, 0, 0], &hn[0, 0, 0],
                                     &h_n[0, 0], &x[0, 0, 0], &h0[0, 0],
                                     &W[0, 0], &U[0, 0], &b[0], &bh[0],
-                                    &lengths[0], T, B, I, H, reverse,
+                                    &lengths[0], T, B, I, H, reverse, keep,
                                     &workspace[0], workspace.shape[0],
                                     n_threads)
     _check_status(st, "gru_forward")
 
 
 def gru_forward(h, gates, hn, h_n, x, h0, W, U, b, bh, lengths,
-                bint reverse, workspace, int n_threads=0):
-    """GRU over a batch; outputs h, gates, hn, h_n written in place."""
+                bint reverse, workspace, int n_threads=0, bint keep_gates=True):
+    """GRU over a batch; outputs h, gates, hn, h_n written in place.
+
+    keep_gates=False (inference) leaves gates and hn unspecified."""
     T, B, I, H = _dims(x, h0)
     for name, arr, shape in (("h0", h0, (B, H)),
                              ("h", h, (T, B, H)), ("gates", gates, (T, B, 3 * H)),
@@ -357,10 +364,10 @@ def gru_forward(h, gates, hn, h_n, x, h0, W, U, b, bh, lengths,
     _check_workspace(workspace, gru_workspace_size(x.dtype, T, B, I, H, n_threads))
     if _real_type("x", x):
         _gru_forward[double](h, gates, hn, h_n, x, h0, W, U, b, bh, lengths,
-                             reverse, workspace, n_threads)
+                             reverse, keep_gates, workspace, n_threads)
     else:
         _gru_forward[float](h, gates, hn, h_n, x, h0, W, U, b, bh, lengths,
-                            reverse, workspace, n_threads)
+                            reverse, keep_gates, workspace, n_threads)
 
 
 cdef _gru_backward(floating[:, :, ::1] dx, floating[:, ::1] dh0,

@@ -239,7 +239,7 @@ class Network:
             saved = [self._run_cell(layer, d, inp, lengths,
                                     None if initial is None
                                     else initial[layer][d],
-                                    buffers, n_threads)
+                                    buffers, n_threads, keep=train)
                      for d in range(self.directions)]
             self.final.append([(s["h_n"], s.get("c_n")) for s in saved])
             self._saved.append((inp, saved))
@@ -292,7 +292,11 @@ class Network:
             s["hn"] = buffers.get(key + "hn", (T, B, H))
         return s
 
-    def _run_cell(self, layer, d, x, lengths, state0, buffers, n_threads):
+    def _run_cell(self, layer, d, x, lengths, state0, buffers, n_threads,
+                  keep=True):
+        """One direction of one layer over the batch; ``keep`` keeps the
+        gates for a backward pass (without it, inference, the kernel need
+        not write them out)."""
         T, B, I = x.shape
         H = self.hidden_sizes[layer]
         P = self._layer_views[layer, d]
@@ -315,13 +319,14 @@ class Network:
                 self.dtype, T, B, I, H, n_threads))
             _kernels.lstm_forward(s["h"], s["c"], s["gates"], s["h_n"],
                                   s["c_n"], x, h0, c0, P["W"], P["U"], P["b"],
-                                  P.get("p"), lengths, reverse, ws, n_threads)
+                                  P.get("p"), lengths, reverse, ws, n_threads,
+                                  keep)
         elif self.cell == "gru":
             ws = buffers.workspace(_kernels.gru_workspace_size(
                 self.dtype, T, B, I, H, n_threads))
             _kernels.gru_forward(s["h"], s["gates"], s["hn"], s["h_n"], x, h0,
                                  P["W"], P["U"], P["b"], P["bh"], lengths,
-                                 reverse, ws, n_threads)
+                                 reverse, ws, n_threads, keep)
         else:
             ws = buffers.workspace(_kernels.elman_workspace_size(
                 self.dtype, T, B, I, H, n_threads))

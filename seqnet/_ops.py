@@ -16,7 +16,8 @@ def _workspace(size_fn, x, H, n_threads):
     return np.empty(size_fn(x.dtype, T, B, I, H, n_threads), np.uint8)
 
 
-def lstm_forward(x, h0, c0, W, U, b, p, lengths, reverse=False, n_threads=0):
+def lstm_forward(x, h0, c0, W, U, b, p, lengths, reverse=False, n_threads=0,
+                 keep_gates=True):
     T, B, _ = x.shape
     H = h0.shape[1]
     h = np.empty((T, B, H), x.dtype)
@@ -26,7 +27,7 @@ def lstm_forward(x, h0, c0, W, U, b, p, lengths, reverse=False, n_threads=0):
     c_n = np.empty_like(h_n)
     ws = _workspace(_kernels.lstm_workspace_size, x, H, n_threads)
     _kernels.lstm_forward(h, c, gates, h_n, c_n, x, h0, c0, W, U, b, p,
-                          lengths, reverse, ws, n_threads)
+                          lengths, reverse, ws, n_threads, keep_gates)
     return h, c, gates, h_n, c_n
 
 
@@ -45,7 +46,8 @@ def lstm_backward(dh, dh_n, dc_n, x, h0, c0, W, U, p, h, c, gates, lengths,
     return dx, dh0, dc0, dW, dU, db, dp
 
 
-def gru_forward(x, h0, W, U, b, bh, lengths, reverse=False, n_threads=0):
+def gru_forward(x, h0, W, U, b, bh, lengths, reverse=False, n_threads=0,
+                keep_gates=True):
     T, B, _ = x.shape
     H = h0.shape[1]
     h = np.empty((T, B, H), x.dtype)
@@ -54,7 +56,7 @@ def gru_forward(x, h0, W, U, b, bh, lengths, reverse=False, n_threads=0):
     h_n = np.empty((B, H), x.dtype)
     ws = _workspace(_kernels.gru_workspace_size, x, H, n_threads)
     _kernels.gru_forward(h, gates, hn, h_n, x, h0, W, U, b, bh, lengths,
-                         reverse, ws, n_threads)
+                         reverse, ws, n_threads, keep_gates)
     return h, gates, hn, h_n
 
 

@@ -25,7 +25,8 @@ FUNCTIONS = [f"{kind}_{step}" for kind in ("lstm", "gru", "elman")
 # Arrays each pass writes; everything else it is given is read only.
 OUTPUTS = {"forward": {"h", "c", "gates", "hn", "h_n", "c_n"},
            "backward": {"dx", "dh0", "dc0", "dW", "dU", "db", "dp", "dbh"}}
-NOT_ARRAYS = {"lengths", "reverse", "workspace", "n_threads", "activation"}
+NOT_ARRAYS = {"lengths", "reverse", "workspace", "n_threads", "activation",
+              "keep_gates"}
 
 
 def _shapes(kind, T=T, B=B, I=I, H=H):

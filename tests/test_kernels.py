@@ -458,3 +458,24 @@ def test_thread_count_does_not_change_bits(isa, cell, reverse, shape, dtype):
         for name, array in results[1].items():
             assert np.array_equal(results[n_threads][name], array), (
                 f"{name} with {n_threads} threads differs from 1 thread")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", ["H17-I3", "big", "rows", "units", "B1"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("cell", ["lstm", "lstm_peepholes", "gru"])
+def test_inference_without_gates_gives_the_same_outputs(isa, cell, reverse,
+                                                        shape, dtype):
+    # keep_gates=False lets the forward keep the post-activations in a
+    # scratch row (when x.W is taken step by step, e.g. "rows"); the
+    # outputs must not change by a bit, on any thread count.
+    v, _, _, _, lengths = _case(cell, shape, reverse, dtype,
+                                _seed(cell, "keep", reverse))
+    kept = _forward(_ops, cell, v, lengths, reverse, n_threads=1)
+    for n_threads in (1, 2, 3):
+        out = _forward(_ops, cell, v, lengths, reverse, n_threads=n_threads,
+                       keep_gates=False)
+        for name in ("h", "c", "h_n", "c_n"):
+            if name in kept:
+                assert np.array_equal(out[name], kept[name]), (
+                    f"{name} without gates, {n_threads} threads")
