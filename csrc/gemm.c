@@ -23,8 +23,11 @@
 #else
 #define NC NC_F32
 #endif
-/* Below this many multiply-adds a second thread costs more than it saves. */
-#define SN_GEMM_MIN_PARALLEL (1 << 20)
+/* Below this many multiply-adds (~50 us on one core) a second thread costs
+ * more than it saves: waking a sleeping OpenMP thread alone takes 0.1-0.3
+ * ms here (at 2**20, the latency config's x.W made 2 threads slower than
+ * one). */
+#define SN_GEMM_MIN_PARALLEL (1 << 23)
 /* Jobs per thread to aim for, so that a thread slowed by a busy core
  * leaves its share to the others. */
 #define SN_GEMM_JOBS_PER_THREAD 4

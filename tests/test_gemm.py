@@ -167,11 +167,14 @@ def test_beta_one_accumulates_repeated_calls(isa, dtype):
 @pytest.mark.parametrize("trans_a, trans_b", TRANS,
                          ids=["NN", "NT", "TN", "TT"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("M, N", [(300, 200), (100, 400)],
+                         ids=["rows", "columns"])
 def test_thread_count_does_not_change_bits(isa, dtype, trans_a, trans_b,
-                                           beta):
-    # M*N*K = 1.8e7 >= 2**20 and M spans two MC = 192 row blocks, so the
-    # driver does split the jobs between threads; K = 300 crosses KC.
-    M, N, K = 300, 200, 300
+                                           beta, M, N):
+    # M*N*K >= 2**23 (gemm.c's SN_GEMM_MIN_PARALLEL), so the driver does
+    # split the jobs between threads: by row groups (M >= N; M spans two
+    # MC = 192 row blocks) or by column blocks (M < N); K = 300 crosses KC.
+    K = 300
     rng = np.random.default_rng(4)
     A, B = _operands(rng, M, N, K, trans_a, trans_b, dtype)
     C0 = rng.standard_normal((M, N)).astype(dtype)
