@@ -298,13 +298,13 @@ static sn_jobs plan_jobs(int64_t M, int64_t N, int nr, double work,
     return p;
 }
 
-/* C is cut into jobs of a group of MC-row blocks by NC columns.  A job
- * walks K in blocks of KC: it packs its KC x NC block of op(B) once, then
- * for each MC block of its rows packs that block of op(A) and runs the
- * micro-kernel over the tiles.  One thread with room in L2 takes all rows
- * in one group, so B is packed once per K block; more threads get about
- * SN_GEMM_JOBS_PER_THREAD jobs each.  Every element is summed over K in the
- * same order in any job layout, so the layout never changes a result. */
+/* C is cut into jobs of a group of MC-row blocks by a block of columns
+ * (plan_jobs).  A job walks K in blocks of KC: it packs its KC x col_w
+ * block of op(B) once, then for each MC block of its rows packs that block
+ * of op(A) (or reads row-major A in place) and runs the micro-kernel over
+ * the tiles.  One thread takes all rows in one group, so B is packed once
+ * per K block.  Every element is summed over K in the same order in any
+ * job layout, so the layout never changes a result. */
 void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
                         const real *Bm, int64_t ldb, real beta, int trans_a,
                         int trans_b, int64_t M, int64_t N, int64_t K,
