@@ -55,12 +55,13 @@ static size_t SN_FN(carve)(SN_FN(layout) *L, char *base,
         L->Up = sn_take(&a, r * cell->ngates * (H + SN_MAX_NR) * H);
         L->Wp = sn_take(&a, r * cell->ngates * (H + SN_MAX_NR) * I);
         /* packed h_prev and x, the step's x.W (GRU), the slice's
-         * recurrent pre-activations, then rows of gates (and hn) not kept */
+         * recurrent pre-activations, then a row of gates (and hn) not
+         * kept */
         L->thread_bytes = sn_round_up(r * (B + SN_MAX_MR) * H) +
                           sn_round_up(r * (B + SN_MAX_MR) * I) +
                           2 * sn_round_up(r * B * (G + cell->ngates *
                                                       SN_MAX_NR)) +
-                          sn_round_up(r * B * (G + H));
+                          sn_round_up(r * (G + H));
     } else {
         L->Up = sn_take(&a, r * (H + SN_MAX_NR) * G);
         L->dgates = sn_take(&a, r * T * B * G);
@@ -395,14 +396,14 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
         else
             SN_FN(gate_gemm)(lp, rg, cw, w, A, lda, lp->L->Up, H, NULL, 0,
                              NULL, 0, n, j0, w);
-        /* Gates that no backward pass will read go to a scratch row that
-         * stays in L1 (inference), unless they hold x.W on entry. */
+        /* Gates that no backward pass will read go to one scratch row,
+         * reused row after row so that it stays in L1 (inference), unless
+         * they hold x.W on entry. */
         const int scratch = step_x && !r->keep;
         for (int64_t b = r0; b < r0 + n; b++) {
             int64_t t = time_of(lengths, b, s, reverse);
             int64_t tprev = s == 0 ? -1 : (reverse ? t + 1 : t - 1);
-            real *g = scratch ? gsc + (b - r0) * (G + H)
-                              : r->gates + (t * B + b) * G;
+            real *g = scratch ? gsc : r->gates + (t * B + b) * G;
             real *hn = !r->hn ? NULL
                               : (scratch ? g + G : r->hn + (t * B + b) * H);
             cell->forward_row(r, t, b, tprev, j0, j1, rg + (b - r0) * cw, w,
