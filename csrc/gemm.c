@@ -253,25 +253,25 @@ static void SN_FN(scale_c)(real *c, int64_t ldc, int64_t m, int64_t n,
             c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
 }
 
-/* How a GEMM of M rows (mblocks MC-row blocks) by N columns is cut into
+/* How a GEMM of M rows (in mblocks MC-row blocks) by N columns is cut into
  * jobs of a group of row blocks by a block of col_w columns.  On one thread
  * (or when the work is too small to share) one group of every row block
  * per NC columns.  On more, each job packs its own blocks of op(B) (and of
  * op(A) when A is packed), so the cut repeats the smaller operand: when
  * M >= N, about SN_GEMM_JOBS_PER_THREAD row groups per thread, each
  * packing B again; else one block of columns per thread (or a few each,
- * at most NC wide), each packing A again -- the weight gradients (a few hundred rows by thousands of
- * columns, summed over every (t, b)) scaled 1.0-1.3x on 2 threads cut by
- * rows, ~1.8x cut by columns.  A column block holds every row, so more
- * than one per thread would pack all of A once more each. */
+ * at most NC wide), each packing A again.  The weight gradients (a few
+ * hundred rows by thousands of columns, summed over every (t, b)) scaled
+ * 1.0-1.3x on 2 threads cut by rows, ~1.8x cut by columns.  A column block
+ * holds every row, so more than one per thread would pack all of A once
+ * more each. */
 typedef struct {
     int threads;
     int64_t group_blocks, col_w, ncols, jobs;
 } sn_jobs;
 
-static sn_jobs plan_jobs(int64_t M, int64_t N, int nr, double work,
-                         int n_threads) {
-    const int64_t mblocks = (M + MC - 1) / MC;
+static sn_jobs plan_jobs(int64_t mblocks, int64_t M, int64_t N, int nr,
+                         double work, int n_threads) {
     int nt = sn_threads(n_threads);
     if (work < SN_GEMM_MIN_PARALLEL)
         nt = 1;
@@ -314,8 +314,8 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
     const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
     char *ws = sn_align_ptr(workspace);
     const size_t per_thread = gemm_thread_bytes();
-    const sn_jobs plan = plan_jobs(M, N, u->nr, (double)M * N * K,
-                                   n_threads);
+    const sn_jobs plan = plan_jobs((M + MC - 1) / MC, M, N, u->nr,
+                                   (double)M * N * K, n_threads);
     const int64_t group_rows = plan.group_blocks * MC, jobs = plan.jobs;
     const int64_t njobs = plan.ncols, col_w = plan.col_w;
     int nt = plan.threads;
@@ -397,14 +397,13 @@ void SN_FN(sn_gemm_tn_parts)(const SN_FN(sn_tn_part) *parts, int nparts,
     const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
     char *ws = sn_align_ptr(workspace);
     const size_t per_thread = gemm_thread_bytes();
-    int64_t mblocks = 0;
-    double work = 0;
+    int64_t mblocks = 0, rows = 0;
     for (int q = 0; q < nparts; q++) {
-        mblocks += (parts[q].m + MC - 1) / MC;
-        work += (double)parts[q].m * N * K;
+        mblocks += (parts[q].m + MC - 1) / MC;   /* each part starts a block */
+        rows += parts[q].m;
     }
-    /* Planned as mblocks whole blocks of rows (each part starts a block). */
-    const sn_jobs plan = plan_jobs(mblocks * MC, N, u->nr, work, n_threads);
+    const sn_jobs plan = plan_jobs(mblocks, rows, N, u->nr,
+                                   (double)rows * N * K, n_threads);
     const int64_t group_blocks = plan.group_blocks, jobs = plan.jobs;
     const int64_t njobs = plan.ncols, col_w = plan.col_w;
     int nt = plan.threads;
