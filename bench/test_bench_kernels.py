@@ -65,15 +65,17 @@ def _layer(cell, seed=0):
     return a
 
 
-def _forward(cell, a, n):
+def _forward(cell, a, n, keep=True):
+    # keep=False: inference, the gates kept for no backward pass.
     if cell == "lstm":
         _kernels.lstm_forward(a["h"], a["c"], a["gates"], a["h_n"], a["c_n"],
                               a["x"], a["h0"], a["c0"], a["W"], a["U"],
-                              a["b"], None, a["lengths"], False, a["ws"], n)
+                              a["b"], None, a["lengths"], False, a["ws"], n,
+                              keep)
     else:
         _kernels.gru_forward(a["h"], a["gates"], a["hn"], a["h_n"], a["x"],
                              a["h0"], a["W"], a["U"], a["b"], a["bh"],
-                             a["lengths"], False, a["ws"], n)
+                             a["lengths"], False, a["ws"], n, keep)
 
 
 def _backward(cell, a, n):
@@ -92,13 +94,14 @@ def _backward(cell, a, n):
                               a["lengths"], False, a["ws"], n)
 
 
+@pytest.mark.parametrize("keep", [True, False], ids=["train", "infer"])
 @pytest.mark.parametrize("n_threads", THREADS)
 @pytest.mark.parametrize("cell", sorted(GATES))
-def test_forward_medium(benchmark, cell, n_threads):
+def test_forward_medium(benchmark, cell, n_threads, keep):
     a = _layer(cell)
     benchmark.group = f"{cell} kernels, medium"
     benchmark.extra_info["gflop"] = _gflop(cell)
-    benchmark(_forward, cell, a, n_threads)
+    benchmark(_forward, cell, a, n_threads, keep)
     assert np.isfinite(a["h_n"]).all()
 
 

@@ -118,7 +118,7 @@ int SN_FN(sn_gru_forward)(real *h, real *gates, real *hn, real *h_n,
                           const real *U, const real *b, const real *bh,
                           const int64_t *lengths, int64_t T, int64_t B,
                           int64_t I, int64_t H, int reverse,
-                           int keep_gates, void *workspace,
+                          int keep_gates, void *workspace,
                           size_t workspace_size, int n_threads) {
     if (!hn || !bh)
         return SN_EARG;

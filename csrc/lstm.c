@@ -64,9 +64,9 @@ SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
                         const real *xg, real *g, real *hn) {
     const int64_t H = r->H, row = t * r->B + b;
     real *c = r->c + row * H, *h = r->h + row * H;
-    (void)hn;
     const real *cp = tprev < 0 ? r->c0 + b * H : r->c + (tprev * r->B + b) * H;
     (void)xg;   /* sum_x: never SN_X_APART */
+    (void)hn;
     if (r->p && xin)
         forward_units(g, c, h, cp, rg, r->b, r->p, H, j0, j1, w, 1, 1);
     else if (r->p)

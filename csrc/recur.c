@@ -488,8 +488,8 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     /* The input projection x.W of every valid (t, b): when W and U
      * together fit in L2 and the batch fills micro-kernel tiles, step by
      * step in the recurrent GEMM's tiles (LSTM, Elman: x.W + h_prev.U in
-     * one accumulator tile) or just before it (GRU, into gates), so that it
-     * never travels through memory (one GEMM over all steps writes T*B*G
+     * one accumulator tile) or just before it (GRU, into a per-thread
+     * scratch the cell reads), so that it never travels through memory (one GEMM over all steps writes T*B*G
      * values out and reads them back).  Otherwise one GEMM over
      * all steps: W streamed from L3 every step, or multiplied through the
      * row kernel for a few rows, would cost more.  The choice depends on
