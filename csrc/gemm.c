@@ -28,6 +28,16 @@
  * ms here (at 2**20, the latency config's x.W made 2 threads slower than
  * one). */
 #define SN_GEMM_MIN_PARALLEL (1 << 23)
+/* A^T is read in place (not packed) when A's rows are at most this many
+ * bytes apart: a KC-row block then spans at most 32 pages, well within the
+ * L1 DTLB.  Small shape backward (rows 64 and 256 B apart): 5 % faster in
+ * place; rows 2-4 KB apart: 8 % slower (a page per k). */
+#define SN_GEMM_INPLACE_MAX_LD 512
+
+static inline int in_place_at(int64_t lda) {
+    return lda > 0 && lda * (int64_t)sizeof(real) <= SN_GEMM_INPLACE_MAX_LD;
+}
+
 /* Jobs per thread to aim for, so that a thread slowed by a busy core
  * leaves its share to the others. */
 #define SN_GEMM_JOBS_PER_THREAD 4
@@ -126,11 +136,13 @@ static void SN_FN(merge_edge)(real *c, int64_t ldc, const real *edge, int nr,
         }
 }
 
-/* One operand of a packed GEMM: A (packed panels when lda == 0, else
- * row-major with row stride lda), Bp's panels k deep. */
+/* One operand of a packed GEMM: A -- packed panels when lda == 0, else
+ * read in place with row stride lda: row-major when !trans, its transpose
+ * (A(i, p) = A[p*lda + i]) when trans -- and Bp's panels k deep. */
 typedef struct {
     const real *A, *Bp;
     int64_t lda, k;
+    int trans;
 } SN_FN(operand);
 
 /* An operand's A(i, p) = A[i*rs + p*cs], its tile i0 and B panel j0. */
@@ -138,14 +150,24 @@ static inline void SN_FN(operand_at)(const SN_FN(operand) *o, int mr, int nr,
                                      int64_t i0, int64_t j0, const real **a,
                                      int64_t *rs, int64_t *cs,
                                      const real **b) {
-    *rs = o->lda ? o->lda : 1;
-    *cs = o->lda ? 1 : mr;
-    *a = o->A + i0 * (o->lda ? o->lda : o->k);
+    if (!o->lda) {
+        *rs = 1;
+        *cs = mr;
+        *a = o->A + i0 * o->k;
+    } else if (o->trans) {
+        *rs = 1;
+        *cs = o->lda;
+        *a = o->A + i0;
+    } else {
+        *rs = o->lda;
+        *cs = 1;
+        *a = o->A + i0 * o->lda;
+    }
     *b = o->Bp + (size_t)(j0 / nr) * nr * o->k;
 }
 
 /* Whether an edge tile of `rows` < mr rows takes an operand row by row:
- * always for a row-major A (it has no rows past m), and for packed panels
+ * always for A read in place (it has no rows past m), and for packed panels
  * when the rows are few enough that a full tile would waste most of its
  * work.  A tile of mr rows (an edge in columns only) is one micro-kernel
  * call into the scratch tile. */
@@ -198,25 +220,24 @@ static void SN_FN(tile)(const SN_FN(sn_ukr) *u, real *restrict c,
     SN_FN(merge_edge)(c, ldc, edge, nr, rows, cols, beta);
 }
 
-void SN_FN(sn_gemm_packed2)(const SN_FN(sn_ukr) *u, real *restrict C,
-                            int64_t ldc, const real *A1, int64_t lda1,
-                            const real *B1p, int64_t k1, const real *A2,
-                            int64_t lda2, const real *B2p, int64_t k2,
+/* C = beta*C + the sum of the operands' products, tile by tile. */
+static void SN_FN(gemm_ops)(const SN_FN(sn_ukr) *u, real *restrict C,
+                            int64_t ldc, const SN_FN(operand) *ops, int nops,
                             real beta, int64_t m, int64_t n) {
     const int mr = u->mr, nr = u->nr;
-    const SN_FN(operand) ops[2] = {{A1, B1p, lda1, k1}, {A2, B2p, lda2, k2}};
-    const int nops = k2 > 0 ? 2 : 1;
     int64_t wide = 0;   /* columns done SN_WIDE panels at a time */
     if (m < mr && nops == 1 && SN_FN(by_rows)(&ops[0], m, mr)) {
         /* Only a few rows, each taken by the row kernel: several panels at
          * once. */
-        const int64_t rs = lda1 ? lda1 : 1, cs = lda1 ? 1 : mr;
         const int64_t step = (int64_t)SN_WIDE * nr;
-        for (; wide + step <= n; wide += step)
+        const real *a, *b;
+        int64_t rs, cs;
+        for (; wide + step <= n; wide += step) {
+            SN_FN(operand_at)(&ops[0], mr, nr, 0, wide, &a, &rs, &cs, &b);
             for (int64_t i = 0; i < m; i++)
-                u->row_wide(k1, A1 + i * rs, cs,
-                            B1p + (size_t)(wide / nr) * nr * k1,
-                            (int64_t)nr * k1, C + i * ldc + wide, beta);
+                u->row_wide(ops[0].k, a + i * rs, cs, b, (int64_t)nr * ops[0].k,
+                            C + i * ldc + wide, beta);
+        }
     }
     for (int64_t j0 = wide; j0 < n; j0 += nr) {
         const int64_t cols = SN_MIN((int64_t)nr, n - j0);
@@ -226,12 +247,30 @@ void SN_FN(sn_gemm_packed2)(const SN_FN(sn_ukr) *u, real *restrict C,
     }
 }
 
+void SN_FN(sn_gemm_packed2)(const SN_FN(sn_ukr) *u, real *restrict C,
+                            int64_t ldc, const real *A1, int64_t lda1,
+                            const real *B1p, int64_t k1, const real *A2,
+                            int64_t lda2, const real *B2p, int64_t k2,
+                            real beta, int64_t m, int64_t n) {
+    const SN_FN(operand) ops[2] = {{A1, B1p, lda1, k1, 0},
+                                   {A2, B2p, lda2, k2, 0}};
+    SN_FN(gemm_ops)(u, C, ldc, ops, k2 > 0 ? 2 : 1, beta, m, n);
+}
+
 void SN_FN(sn_gemm_packed)(const SN_FN(sn_ukr) *u, real *restrict C,
                            int64_t ldc, const real *restrict A, int64_t lda,
                            const real *restrict Bp, real beta,
                            int64_t m, int64_t n, int64_t k) {
-    SN_FN(sn_gemm_packed2)(u, C, ldc, A, lda, Bp, k, NULL, 0, NULL, 0, beta,
-                           m, n);
+    const SN_FN(operand) op = {A, Bp, lda, k, 0};
+    SN_FN(gemm_ops)(u, C, ldc, &op, 1, beta, m, n);
+}
+
+void SN_FN(sn_gemm_packed_tn)(const SN_FN(sn_ukr) *u, real *restrict C,
+                              int64_t ldc, const real *restrict A,
+                              int64_t lda, const real *restrict Bp,
+                              real beta, int64_t m, int64_t n, int64_t k) {
+    const SN_FN(operand) op = {A, Bp, lda, k, 1};
+    SN_FN(gemm_ops)(u, C, ldc, &op, 1, beta, m, n);
 }
 
 /* Per-thread packing buffers: one MC x KC block of A and one KC x NC
@@ -348,12 +387,15 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
                     if (!trans_a) {   /* rows of A are read in place */
                         SN_FN(sn_gemm_packed)(u, c, ldc, A + i0 * lda + p0,
                                               lda, Bp, beta_k, m, n, k);
-                        continue;
+                    } else if (in_place_at(lda)) {
+                        SN_FN(sn_gemm_packed_tn)(u, c, ldc, A + p0 * lda + i0,
+                                                 lda, Bp, beta_k, m, n, k);
+                    } else {
+                        SN_FN(sn_pack_a)(Ap, A + p0 * lda + i0, lda, 1, m, k,
+                                         u->mr);
+                        SN_FN(sn_gemm_packed)(u, c, ldc, Ap, 0, Bp, beta_k, m,
+                                              n, k);
                     }
-                    SN_FN(sn_pack_a)(Ap, A + p0 * lda + i0, lda, 1, m, k,
-                                     u->mr);
-                    SN_FN(sn_gemm_packed)(u, c, ldc, Ap, 0, Bp, beta_k, m, n,
-                                          k);
                 }
             }
         }
@@ -363,26 +405,22 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
 }
 
 /* Panels of r rows of A^T for rows [i0, i0 + m) of a part, K rows
- * [p0, p0 + k) of A. */
+ * [p0, p0 + k) of A: each panel from its rows before the split, then from
+ * those after. */
 static void SN_FN(pack_part)(real *restrict P, const SN_FN(sn_tn_part) *pt,
                              int64_t i0, int64_t m, int64_t p0, int64_t k,
                              int r) {
-    for (int64_t q0 = 0; q0 < m; q0 += r) {
+    const int64_t k0 = SN_MAX((int64_t)0, SN_MIN(k, pt->split - p0));
+    for (int64_t q0 = 0; q0 < m; q0 += r, P += (size_t)r * k) {
         const int64_t rows = SN_MIN((int64_t)r, m - q0);
-        for (int64_t p = 0; p < k; p++) {
-            const int64_t row = p0 + p;
-            const real *src = (row < pt->split
-                                   ? pt->A0 + row * pt->lda
-                                   : pt->A1 + (row - pt->split) * pt->lda) +
-                              i0 + q0;
-            real *dst = P + p * r;
-            int64_t i = 0;
-            for (; i < rows; i++)
-                dst[i] = src[i];
-            for (; i < r; i++)
-                dst[i] = 0;
-        }
-        P += (size_t)r * k;
+        if (k0 > 0)
+            SN_FN(pack_panels)(P, pt->A0 + p0 * pt->lda + i0 + q0, pt->lda,
+                               1, rows, k0, r);
+        if (k0 < k)
+            SN_FN(pack_panels)(P + (size_t)r * k0,
+                               pt->A1 + (p0 + k0 - pt->split) * pt->lda +
+                                   i0 + q0,
+                               pt->lda, 1, rows, k - k0, r);
     }
 }
 
@@ -431,10 +469,20 @@ void SN_FN(sn_gemm_tn_parts)(const SN_FN(sn_tn_part) *parts, int nparts,
                          b < nb && blk + b < blk1; b++) {
                         const int64_t i0 = b * MC;
                         const int64_t m = SN_MIN((int64_t)MC, pt->m - i0);
+                        real *c = pt->C + i0 * pt->ldc + j0;
+                        /* In place unless the block straddles the split. */
+                        if (in_place_at(pt->lda) &&
+                            (p0 + k <= pt->split || p0 >= pt->split)) {
+                            const real *a = p0 < pt->split
+                                ? pt->A0 + p0 * pt->lda
+                                : pt->A1 + (p0 - pt->split) * pt->lda;
+                            SN_FN(sn_gemm_packed_tn)(u, c, pt->ldc, a + i0,
+                                                     pt->lda, Bp, 1, m, n, k);
+                            continue;
+                        }
                         SN_FN(pack_part)(Ap, pt, i0, m, p0, k, u->mr);
-                        SN_FN(sn_gemm_packed)(u, pt->C + i0 * pt->ldc + j0,
-                                              pt->ldc, Ap, 0, Bp, 1, m, n,
-                                              k);
+                        SN_FN(sn_gemm_packed)(u, c, pt->ldc, Ap, 0, Bp, 1, m,
+                                              n, k);
                     }
                     blk += nb;
                 }

@@ -85,6 +85,13 @@ void SN_FN(sn_gemm_packed)(const SN_FN(sn_ukr) *u, real *restrict C,
                            const real *restrict Bp, real beta,
                            int64_t m, int64_t n, int64_t k);
 
+/* C (m, n) = beta*C + A^T . Bp, serial, with A (k x m, row stride lda)
+ * read in place: the sums of sn_gemm_packed on A^T packed, unpacked. */
+void SN_FN(sn_gemm_packed_tn)(const SN_FN(sn_ukr) *u, real *restrict C,
+                              int64_t ldc, const real *restrict A,
+                              int64_t lda, const real *restrict Bp,
+                              real beta, int64_t m, int64_t n, int64_t k);
+
 /* C (m, n) = beta*C + A1 . B1 + A2 . B2, each operand as A and Bp of
  * sn_gemm_packed with its own depth (k2 == 0: one operand), tile by tile
  * so that a tile takes both products while it is in L1.  Each element is

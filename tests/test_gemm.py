@@ -221,6 +221,27 @@ def test_blocks_past_every_edge_match_matmul_on_any_thread_count(
         assert np.array_equal(results[n_threads], results[1]), n_threads
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_transposed_a_in_place_or_packed_gives_the_same_bits(isa, dtype):
+    # With trans_a, A's rows are read in place when they are close together
+    # (100 elements here) and packed when far apart (padded to 300): the
+    # same products, summed the same way, so the shared rows of C agree to
+    # the bit -- edge rows (96-99 of 100) included.
+    M, N, K = 100, 70, 300
+    rng = np.random.default_rng(8)
+    A = rng.standard_normal((K, M)).astype(dtype)
+    B = rng.standard_normal((K, N)).astype(dtype)
+    wide = np.zeros((K, 3 * M), dtype)
+    wide[:, :M] = A
+    C = np.zeros((M, N), dtype)
+    C_wide = np.zeros((3 * M, N), dtype)
+    _kernels.gemm(C, A, B, 0.0, True, False, _workspace(1), 1)
+    _kernels.gemm(C_wide, wide, B, 0.0, True, False, _workspace(1), 1)
+    assert np.array_equal(C, C_wide[:M])
+    np.testing.assert_allclose(C, A.T.astype(np.float64) @ B, rtol=1e-4,
+                               atol=1e-4)
+
+
 # ---------------------------------------------------------------- bad input
 
 
