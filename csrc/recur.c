@@ -3,7 +3,9 @@
  * Elman cells.
  *
  * Forward:  gates = x.W for every valid (t, b) in ONE GEMM (one per step
- *           only for the ragged tail); then per step the recurrent GEMM
+ *           only for the ragged tail), or step by step (see
+ *           sn_recur_forward); a one-hot x (one_hot_codes) gathers rows
+ *           of W instead of multiplying; then per step the recurrent GEMM
  *           h_prev.U of the active rows, with the cell's pointwise maths
  *           applied straight after on the same slice of hidden units.
  * Backward: per step the cell's pointwise backward, then dh_prev =
@@ -16,6 +18,7 @@
  *           writes only its own rows or units, so no sum is ever split and
  *           results do not depend on the thread count.
  */
+#include <math.h>
 #include <string.h>
 #include "gemm.h"
 #include "recur.h"
@@ -32,6 +35,7 @@
 
 typedef struct {
     int64_t *nact;   /* (T) active rows at each step / time */
+    int32_t *codes;  /* (T, B) a one-hot x's column per valid row */
     real *Up;        /* packed recurrent weights */
     real *Wp;        /* forward: packed input weights (step by step x.W) */
     real *dgates, *dgates_h, *dstep, *dh_carry, *dc_carry, *dfirst;
@@ -50,6 +54,7 @@ static size_t SN_FN(carve)(SN_FN(layout) *L, char *base,
     sn_arena a = {base, 0};
     memset(L, 0, sizeof *L);
     L->nact = sn_take(&a, sizeof(int64_t) * T);
+    L->codes = sn_take(&a, sizeof(int32_t) * T * B);
     if (!backward) {
         /* each gate's H columns in panels: at most H + nr columns */
         L->Up = sn_take(&a, r * cell->ngates * (H + SN_MAX_NR) * H);
@@ -113,6 +118,34 @@ static void count_active(int64_t *nact, const int64_t *lengths, int64_t T,
     }
 }
 
+/* Whether every valid row of x (T, B, I) is one-hot -- exactly one
+ * element 1.0 and every other +0.0 -- and if so codes[t*B + b] = the
+ * column of its 1.  Then x.W of a row is row `code` of W, bit for bit (the
+ * GEMM adds only zero products to it), and x^T.dgates adds dgates rows to
+ * rows of dW.  A -0.0 anywhere, or any other value, means a dense x.  A
+ * dense x fails on its first row; the check is vectorised per row. */
+static int SN_FN(one_hot_codes)(int32_t *codes, const real *x, int64_t I,
+                                const int64_t *nact, int64_t T, int64_t B) {
+    if (I > INT32_MAX)
+        return 0;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t b = 0; b < nact[t]; b++) {
+            const real *row = x + (t * B + b) * I;
+            int64_t ones = 0, at = 0, other = 0;
+            for (int64_t p = 0; p < I; p++) {
+                const real v = row[p];
+                const int one = v == 1;
+                ones += one;
+                at += one ? p : 0;
+                other |= !one && (v != 0 || signbit(v));
+            }
+            if (ones != 1 || other)
+                return 0;
+            codes[t * B + b] = (int32_t)at;
+        }
+    return 1;
+}
+
 /* Zero rows b >= nact[t] of a (T, B, width) array. */
 static void SN_FN(zero_padding)(real *Y, int64_t width, const int64_t *nact,
                                 int64_t T, int64_t B) {
@@ -168,10 +201,11 @@ static void SN_FN(valid_rows_gemm_tn)(real *C, int64_t ldc, const real *A,
  * dgates), dU += h_prev^T . dgates with h_prev = h0 at time 0: one stacked
  * GEMM for the leading steps where every row is valid, one per ragged
  * step.  db is the GEMM of a row of ones, so it is summed in the same
- * order as the weights. */
+ * order as the weights.  A one-hot x (codes) adds each dgates row to its
+ * row of dW instead, in the order t, then b. */
 static void SN_FN(weight_grads)(SN_FN(sn_rnn) *r, real *dW, real *db,
-                                real *dU, const int64_t *nact, void *ws,
-                                int nt) {
+                                real *dU, const int32_t *codes,
+                                const int64_t *nact, void *ws, int nt) {
     static const real one = 1;
     const int64_t T = r->T, B = r->B, I = r->I, H = r->H, G = r->G;
     int64_t full = 0;
@@ -180,23 +214,32 @@ static void SN_FN(weight_grads)(SN_FN(sn_rnn) *r, real *dW, real *db,
     for (int64_t t0 = 0, t1; t0 < T && nact[t0] > 0; t0 = t1) {
         t1 = t0 < full ? full : t0 + 1;
         const int64_t rows = t0 < full ? (full - t0) * B : nact[t0];
-        SN_FN(sn_tn_part) parts[3] = {
-            {dW, G, r->x + t0 * B * I, NULL, I, rows, I},
-            {db, G, &one, NULL, 0, rows, 1},
-        };
-        int nparts = 2;
+        SN_FN(sn_tn_part) parts[3];
+        int nparts = 0;
+        if (!codes)
+            parts[nparts++] = (SN_FN(sn_tn_part)){dW, G, r->x + t0 * B * I,
+                                                 NULL, I, rows, I};
+        parts[nparts++] = (SN_FN(sn_tn_part)){db, G, &one, NULL, 0, rows, 1};
         if (dU) {
             /* time t0 - 1, or h0 for the rows of time 0 (t0 == 0 < full) */
             if (t0 == 0)
-                parts[2] = (SN_FN(sn_tn_part)){dU, G, r->h0, r->h, H, B, H};
+                parts[nparts++] = (SN_FN(sn_tn_part)){dU, G, r->h0, r->h, H,
+                                                     B, H};
             else
-                parts[2] = (SN_FN(sn_tn_part)){dU, G, r->h + (t0 - 1) * B * H,
-                                               NULL, H, rows, H};
-            nparts = 3;
+                parts[nparts++] = (SN_FN(sn_tn_part)){
+                    dU, G, r->h + (t0 - 1) * B * H, NULL, H, rows, H};
         }
         SN_FN(sn_gemm_tn_parts)(parts, nparts, r->dgates + t0 * B * G, G, G,
                                 rows, ws, nt);
     }
+    if (codes)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t b = 0; b < nact[t]; b++) {
+                real *restrict dst = dW + (int64_t)codes[t * B + b] * G;
+                const real *restrict src = r->dgates + (t * B + b) * G;
+                for (int64_t j = 0; j < G; j++)
+                    dst[j] += src[j];
+            }
 }
 
 /* How the time loop splits over threads.
@@ -281,6 +324,8 @@ typedef struct {
     int64_t steps;
     int barrier;     /* SPLIT_UNITS: synchronise every step */
     int step_x;      /* forward: x.W step by step, not all steps at once */
+    const real *W;   /* forward: the input weights (I, G) */
+    const int32_t *codes;   /* a one-hot x's columns, or NULL */
 } SN_FN(loop);
 
 static inline int64_t time_of(const int64_t *lengths, int64_t b, int64_t s,
@@ -310,6 +355,30 @@ static void SN_FN(gather_panels)(real *Ap, const SN_FN(loop) *lp,
                                               : base + (t * B + b) * K;
             for (int64_t p = 0; p < K; p++)
                 dst[p * mr + i] = src[p];
+        }
+    }
+}
+
+/* x.W of a one-hot x for rows [r0, r0 + n) at step s, units [j0, j0 + w)
+ * of every gate: row `code` of W, into (add == 0) or added to (add == 1)
+ * C's rows (row stride ldc, gate q at column q*gstride) -- where the GEMM
+ * would have put or summed it. */
+static void SN_FN(gather_x)(const SN_FN(loop) *lp, real *C, int64_t ldc,
+                            int64_t gstride, int64_t r0, int64_t n,
+                            int64_t s, int64_t j0, int64_t w, int add) {
+    const SN_FN(sn_rnn) *r = lp->r;
+    const int64_t B = r->B, H = r->H, G = r->G;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t b = r0 + i, t = time_of(lp->lengths, b, s, lp->reverse);
+        const real *src = lp->W + (int64_t)lp->codes[t * B + b] * G + j0;
+        for (int q = 0; q < lp->cell->ngates; q++) {
+            real *restrict dst = C + i * ldc + q * gstride;
+            const real *restrict wq = src + q * H;
+            if (add)
+                for (int64_t k = 0; k < w; k++)
+                    dst[k] += wq[k];
+            else
+                memcpy(dst, wq, sizeof(real) * w);
         }
     }
 }
@@ -365,7 +434,7 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
         const int step_x = lp->step_x && n > 0;
         const real *Ax_s = r->x + (s * B + r0) * I;
         int64_t ldx = I;
-        if (step_x && reverse) {
+        if (step_x && reverse && !lp->codes) {
             SN_FN(gather_panels)(Ax, lp, r->x, NULL, I, 0, r0, n, s);
             Ax_s = Ax;
             ldx = 0;
@@ -373,7 +442,9 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
         /* x.W on its own, into xs, for a cell that needs it apart (GRU),
          * the same (n, ngates*w) layout as rg: never written to gates. */
         const int apart = step_x && !cell->sum_x;
-        if (apart)
+        if (apart && lp->codes)
+            SN_FN(gather_x)(lp, xs, cw, w, r0, n, s, j0, w, 0);
+        else if (apart)
             SN_FN(gate_gemm)(lp, xs, cw, w, Ax_s, ldx, lp->L->Wp, I, NULL, 0,
                              NULL, 0, n, j0, w);
         /* h_prev of the active rows: read in place forwards (time s - 1 or
@@ -390,12 +461,16 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
          * input projection is never written out (only the cell's outputs
          * are). */
         const int summed = step_x && cell->sum_x;
-        if (summed)
+        if (summed && !lp->codes)
             SN_FN(gate_gemm)(lp, rg, cw, w, Ax_s, ldx, lp->L->Wp, I, A, lda,
                              lp->L->Up, H, n, j0, w);
         else
             SN_FN(gate_gemm)(lp, rg, cw, w, A, lda, lp->L->Up, H, NULL, 0,
                              NULL, 0, n, j0, w);
+        /* A one-hot x's rows of W, added as the tile would have summed
+         * them: (x.W + h_prev.U) is the same sum either way round. */
+        if (summed && lp->codes)
+            SN_FN(gather_x)(lp, rg, cw, w, r0, n, s, j0, w, 1);
         /* Gates that no backward pass will read go to one scratch row,
          * reused row after row so that it stays in L1 (inference), unless
          * they hold x.W on entry. */
@@ -497,19 +572,28 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     const sn_plan plan = plan_threads(steps, B, H, G, mr, nr, nt);
     const int step_x = B >= mr && (double)sizeof(real) * (I + H) * G <=
                                       0.75 * (double)sn_l2_bytes();
-    if (!step_x)
+    const int one_hot = SN_FN(one_hot_codes)(L.codes, r->x, I, L.nact, T, B);
+    if (!step_x && one_hot) {
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t b = 0; b < L.nact[t]; b++)
+                memcpy(r->gates + (t * B + b) * G,
+                       W + (int64_t)L.codes[t * B + b] * G,
+                       sizeof(real) * G);
+    } else if (!step_x) {
         SN_FN(valid_rows_gemm)(r->gates, G, r->x, I, W, G, 0, G, I, L.nact,
                                T, B, L.gemm_ws, nt);
+    }
 
     /* U (and W) in panels, once per call: whole rows of G columns when
      * threads split the batch, each gate's columns apart when they split
      * units. */
     SN_FN(pack_gates)(L.Up, r->U, H, H, G, ngates, nr, plan.mode);
-    if (step_x)
+    if (step_x && !one_hot)
         SN_FN(pack_gates)(L.Wp, W, I, H, G, ngates, nr, plan.mode);
 
     const SN_FN(loop) lp = {cell, r, u, &L, lengths, reverse, steps,
-                            plan.mode == SPLIT_UNITS, step_x};
+                            plan.mode == SPLIT_UNITS, step_x, W,
+                            one_hot ? L.codes : NULL};
     sn_team team;
     const int nteam = sn_team_begin(&team, plan.threads);
     if (plan.mode == SPLIT_UNITS)
@@ -588,7 +672,7 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
 
     const sn_plan plan = plan_threads(steps, B, H, G, mr, nr, nt);
     const SN_FN(loop) lp = {cell, r, u, &L, lengths, reverse, steps,
-                            plan.mode == SPLIT_UNITS, 0};
+                            plan.mode == SPLIT_UNITS, 0, W, NULL};
     sn_team team;
     const int nteam = sn_team_begin(&team, plan.threads);
     if (plan.mode == SPLIT_UNITS)
@@ -620,7 +704,9 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     /* dW, db and -- forwards, when it multiplies the same dgates -- dU in
      * one pass over dgates. */
     const int fuse_u = !reverse && !cell->separate_h;
-    SN_FN(weight_grads)(r, dW, db, fuse_u ? dU : NULL, L.nact, L.gemm_ws, nt);
+    const int one_hot = SN_FN(one_hot_codes)(L.codes, r->x, I, L.nact, T, B);
+    SN_FN(weight_grads)(r, dW, db, fuse_u ? dU : NULL,
+                        one_hot ? L.codes : NULL, L.nact, L.gemm_ws, nt);
     if (!fuse_u) {
         const real *dgh = cell->separate_h ? L.dgates_h : L.dgates;
         SN_FN(valid_rows_gemm_tn)(dU, G, r->h, H, dgh, G, H, G,

@@ -32,6 +32,12 @@
  *     OVERWRITTEN.  Optional pointers may be NULL where a comment says so.
  *   - Workspaces are owned by the caller and sized by the matching
  *     *_workspace_size function (bytes).  Kernels never allocate.
+ *   - A one-hot x -- every valid row exactly one 1.0 and +0.0 elsewhere,
+ *     as a character model's input -- is recognised: the forward gathers
+ *     rows of W for x . W (the values the GEMM would give; rows of W that
+ *     no input selects are never read) and the backward adds dgates rows
+ *     to rows of dW (the same sums, rounded row by row rather than in
+ *     GEMM blocks).  Any other value, -0.0 included, means a dense x.
  *   - n_threads <= 0 means the OpenMP default.  Results are bit-identical
  *     for every thread count: threads only split disjoint outputs.
  *   - Return value: SN_OK or a negative error code; outputs are unspecified

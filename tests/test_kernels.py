@@ -485,3 +485,74 @@ def test_inference_without_gates_gives_the_same_outputs(isa, cell, reverse,
             if name in kept:
                 assert np.array_equal(out[name], kept[name]), (
                     f"{name} without gates, {n_threads} threads")
+
+
+# ------------------------------------------------------------ one-hot input
+
+
+def _one_hot_case(cell, shape, reverse, dtype):
+    """A case whose x is one-hot at every valid (t, b), never in its last
+    column -- padding holds random values, which must not matter -- and
+    the same x made dense by a -0.0 in that column of one row: the kernels
+    then multiply by W instead of gathering its rows, with the same values.
+    """
+    v, up, _, _, lengths = _case(cell, shape, reverse, dtype,
+                                 _seed(cell, "one-hot", reverse))
+    T, B, I = v["x"].shape
+    rng = np.random.default_rng(_seed(cell, shape, "codes"))
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    valid = np.arange(T)[:, None] < lengths[None, :]
+    x[valid] = 0.0
+    t, b = np.nonzero(valid)
+    x[t, b, rng.integers(0, I - 1, t.size)] = 1.0
+    dense = x.copy()
+    dense[0, 0, I - 1] = -0.0
+    return {**v, "x": x}, {**v, "x": dense}, up, lengths
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("shape", ["H17-I3", "H5-I7", "big", "rows", "units",
+                                   "B1", "long"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_one_hot_input_gathers_rows_of_w(isa, cell, shape, reverse, dtype):
+    # Every path of the input projection (step by step, summed with h.U or
+    # apart; all steps at once; rows or units per thread) gathers rows of W
+    # for a one-hot x.  W's last row, which no row selects, is NaN: a GEMM
+    # would spread it (0 * NaN), a gather never reads it.  The forward
+    # outputs, and every gradient but dW's and dx's NaN column, are those
+    # of the dense path to the bit; dW is summed row by row instead of in
+    # GEMM blocks, so it agrees to rounding.  1-3 threads agree exactly.
+    hot, dense, up, lengths = _one_hot_case(cell, shape, reverse, dtype)
+    want = _forward(_ops, cell, dense, lengths, reverse, n_threads=1)
+    want_g = _backward(_ops, cell, dense, want, up, lengths, reverse,
+                       n_threads=1)
+    hot["W"] = hot["W"].copy()
+    hot["W"][-1] = np.nan
+    first = None
+    for n_threads in (1, 2, 3):
+        out = _forward(_ops, cell, hot, lengths, reverse, n_threads=n_threads)
+        grads = _backward(_ops, cell, hot, out, up, lengths, reverse,
+                          n_threads=n_threads)
+        for name, array in want.items():
+            assert np.array_equal(out[name], array), (name, n_threads)
+        assert np.all(np.isnan(grads["x"][..., -1][
+            np.arange(len(out["h"]))[:, None] < lengths[None, :]]))
+        grads["x"] = grads["x"][..., :-1]
+        want_x = want_g["x"][..., :-1]
+        for name, array in {**want_g, "x": want_x}.items():
+            if name == "W":
+                np.testing.assert_allclose(grads[name], array,
+                                           rtol=RTOL[dtype],
+                                           atol=RTOL[dtype], err_msg=name)
+            else:
+                assert np.array_equal(grads[name], array), (name, n_threads)
+        if first is None:
+            first = grads["W"]
+        assert np.array_equal(grads["W"], first), n_threads
+    if _kind(cell) != "elman":   # inference keeps no gates
+        out = _forward(_ops, cell, hot, lengths, reverse, n_threads=2,
+                       keep_gates=False)
+        for name in ("h", "h_n", "c", "c_n"):
+            if name in want:
+                assert np.array_equal(out[name], want[name]), name
