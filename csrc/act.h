@@ -22,7 +22,6 @@
 #include "common.h"
 
 #if SN_DOUBLE
-typedef uint64_t sn_bits;   /* unsigned: shifts of any pattern are defined */
 #define SN_EXP_MIN (-708.0)
 #define SN_EXP_MAX 709.0
 #define SN_ROUND_MAGIC 6755399441055744.0    /* 1.5 * 2^52 */
@@ -31,7 +30,6 @@ typedef uint64_t sn_bits;   /* unsigned: shifts of any pattern are defined */
 #define SN_LN2_HI 6.93147180369123816490e-01
 #define SN_LN2_LO 1.90821492927058770002e-10
 #else
-typedef uint32_t sn_bits;
 #define SN_EXP_MIN (-87.0f)
 #define SN_EXP_MAX 88.0f
 #define SN_ROUND_MAGIC 12582912.0f            /* 1.5 * 2^23 */

@@ -16,11 +16,15 @@
 #define SN_DOUBLE 0
 #endif
 
+/* sn_bits: an unsigned integer as wide as real, for its bit pattern
+ * (unsigned: shifts of any pattern are defined). */
 #if SN_DOUBLE
 typedef double real;
+typedef uint64_t sn_bits;
 #define SN_SFX f64
 #else
 typedef float real;
+typedef uint32_t sn_bits;
 #define SN_SFX f32
 #endif
 

@@ -18,7 +18,6 @@
  *           writes only its own rows or units, so no sum is ever split and
  *           results do not depend on the thread count.
  */
-#include <math.h>
 #include <string.h>
 #include "gemm.h"
 #include "recur.h"
@@ -119,28 +118,35 @@ static void count_active(int64_t *nact, const int64_t *lengths, int64_t T,
 }
 
 /* Whether every valid row of x (T, B, I) is one-hot -- exactly one
- * element 1.0 and every other +0.0 -- and if so codes[t*B + b] = the
- * column of its 1.  Then x.W of a row is row `code` of W, bit for bit (the
- * GEMM adds only zero products to it), and x^T.dgates adds dgates rows to
- * rows of dW.  A -0.0 anywhere, or any other value, means a dense x.  A
- * dense x fails on its first row; the check is vectorised per row. */
+ * element 1.0 and every other +0.0, bit for bit -- and if so
+ * codes[t*B + b] = the column of its 1.  Then x.W of a row is row `code`
+ * of W, with the value the GEMM gives (it adds only zero products to it),
+ * and x^T.dgates adds dgates rows to rows of dW.  A -0.0 or a NaN anywhere,
+ * or any other value, means a dense x, which fails on its first row.  The
+ * test of a row compares bit patterns in one branch-free pass (vectorised
+ * for float32). */
 static int SN_FN(one_hot_codes)(int32_t *codes, const real *x, int64_t I,
                                 const int64_t *nact, int64_t T, int64_t B) {
+    const real one = 1;
+    sn_bits one_b;
+    memcpy(&one_b, &one, sizeof one_b);
     if (I > INT32_MAX)
         return 0;
     for (int64_t t = 0; t < T; t++)
         for (int64_t b = 0; b < nact[t]; b++) {
             const real *row = x + (t * B + b) * I;
-            int64_t ones = 0, at = 0, other = 0;
+            sn_bits ones = 0, other = 0;
             for (int64_t p = 0; p < I; p++) {
-                const real v = row[p];
-                const int one = v == 1;
-                ones += one;
-                at += one ? p : 0;
-                other |= !one && (v != 0 || signbit(v));
+                sn_bits u;
+                memcpy(&u, row + p, sizeof u);
+                ones += u == one_b;
+                other |= (u != 0) & (u != one_b);
             }
             if (ones != 1 || other)
                 return 0;
+            int64_t at = 0;
+            while (row[at] != 1)
+                at++;
             codes[t * B + b] = (int32_t)at;
         }
     return 1;
