@@ -12,13 +12,44 @@
  */
 #include <math.h>
 #include <string.h>
+#include "act.h"
 #include "gemm.h"
 
-#if SN_DOUBLE
-#define EXP exp
-#else
-#define EXP expf
-#endif
+/* The softmax's max and sum run in this many fixed lanes (element k in
+ * lane k % lanes, the lanes combined in order at the end), so that they
+ * vectorise and their rounding depends on K alone, never on the threads. */
+#define SN_SOFTMAX_LANES 16
+
+/* z[k] = exp(z[k] - m) with m = max_k z[k]; returns m, and the sum of the
+ * new z in *sum. */
+static real SN_FN(exp_shifted)(real *restrict z, int64_t K, real *sum) {
+    real lane[SN_SOFTMAX_LANES];
+    for (int j = 0; j < SN_SOFTMAX_LANES; j++)
+        lane[j] = z[0];
+    int64_t k = 0;
+    for (; k + SN_SOFTMAX_LANES <= K; k += SN_SOFTMAX_LANES)
+        for (int j = 0; j < SN_SOFTMAX_LANES; j++)
+            lane[j] = z[k + j] > lane[j] ? z[k + j] : lane[j];
+    for (int j = 0; k < K; k++, j++)
+        lane[j] = z[k] > lane[j] ? z[k] : lane[j];
+    real m = lane[0];
+    for (int j = 1; j < SN_SOFTMAX_LANES; j++)
+        m = lane[j] > m ? lane[j] : m;
+    for (k = 0; k < K; k++)
+        z[k] = sn_exp(z[k] - m);
+    for (int j = 0; j < SN_SOFTMAX_LANES; j++)
+        lane[j] = 0;
+    for (k = 0; k + SN_SOFTMAX_LANES <= K; k += SN_SOFTMAX_LANES)
+        for (int j = 0; j < SN_SOFTMAX_LANES; j++)
+            lane[j] += z[k + j];
+    for (int j = 0; k < K; k++, j++)
+        lane[j] += z[k];
+    real s = 0;
+    for (int j = 0; j < SN_SOFTMAX_LANES; j++)
+        s += lane[j];
+    *sum = s;
+    return m;
+}
 
 /* z = X . V + c into Z. */
 static void SN_FN(dense)(real *Z, const real *X, const real *V, const real *c,
@@ -81,14 +112,8 @@ int SN_FN(sn_softmax_xent)(double *loss, real *P, real *dX, real *dV,
             continue;
         }
         const real zy = y ? z[y[i]] : 0;
-        real m = z[0];
-        for (int64_t k = 1; k < K; k++)
-            m = z[k] > m ? z[k] : m;
-        real s = 0;
-        for (int64_t k = 0; k < K; k++) {
-            z[k] = EXP(z[k] - m);
-            s += z[k];
-        }
+        real s;
+        const real m = SN_FN(exp_shifted)(z, K, &s);
         /* -log softmax(z)[y] = m + log(sum exp(z - m)) - z_y */
         if (y)
             total += (double)wi * ((double)m + log((double)s) - (double)zy);
