@@ -223,11 +223,12 @@ def test_blocks_past_every_edge_match_matmul_on_any_thread_count(
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_transposed_a_in_place_or_packed_gives_the_same_bits(isa, dtype):
-    # With trans_a, A's rows are read in place when they are close together
-    # (100 elements here) and packed when far apart (padded to 300): the
-    # same products, summed the same way, so the shared rows of C agree to
-    # the bit -- edge rows (96-99 of 100) included.
-    M, N, K = 100, 70, 300
+    # With trans_a, A's rows are read in place when they are at most 512
+    # bytes apart (gemm.c; 100 float32 or 50 float64 elements here) and
+    # packed when farther (padded to 3x): the same products, summed the
+    # same way, so the shared rows of C agree to the bit -- edge rows
+    # (past the last multiple of mr) included.
+    M, N, K = 400 // np.dtype(dtype).itemsize, 70, 300
     rng = np.random.default_rng(8)
     A = rng.standard_normal((K, M)).astype(dtype)
     B = rng.standard_normal((K, N)).astype(dtype)
