@@ -10,7 +10,12 @@ Kernels run at issue 5's "medium" configuration (T=100, B=64, I=128,
 H=256, float32) on 1 and 2 threads, with every output and the workspace
 allocated once outside the timed call, as the estimators do.  Each kernel
 benchmark records its nominal GFLOP count (2 * MACs of the gate GEMMs; a
-backward pass counts twice the forward) in ``extra_info``.
+backward pass counts twice the forward) in ``extra_info``.  The "char"
+group times the character model's first layer (T=50, B=32, 65 one-hot
+inputs, H=200) with its one-hot input and with the same input made dense
+by a -0.0, and its softmax head (1600 rows, H=200, 65 classes)::
+
+    pytest bench/test_bench_kernels.py --benchmark-only -k char
 """
 import os
 import sys
@@ -114,6 +119,87 @@ def test_backward_medium(benchmark, cell, n_threads):
     benchmark.extra_info["gflop"] = 2 * _gflop(cell)
     benchmark(_backward, cell, a, n_threads)
     assert np.isfinite(a["dx"]).all()
+
+
+# ------------------------------------------------- the character model
+
+def _char_layer(one_hot):
+    """The LSTM of the char configuration's first layer, its x one-hot at
+    every step, or dense: the same x with one +0.0 made -0.0, which the
+    kernels take as any dense input (the same values, multiplied)."""
+    T, B, I, H = 50, 32, 65, 200
+    rng = np.random.default_rng(0)
+    f32 = np.float32
+    x = np.zeros((T, B, I), f32)
+    x[np.arange(T)[:, None], np.arange(B)[None, :],
+      rng.integers(0, I - 1, (T, B))] = 1
+    if not one_hot:
+        x[0, 0, I - 1] = -0.0
+    G = 4 * H
+    a = dict(x=x, h0=np.zeros((B, H), f32), c0=np.zeros((B, H), f32),
+             W=(rng.standard_normal((I, G)) / np.sqrt(I)).astype(f32),
+             U=(rng.standard_normal((H, G)) / np.sqrt(H)).astype(f32),
+             b=np.zeros(G, f32), lengths=np.full(B, T, np.int64),
+             h=np.empty((T, B, H), f32), c=np.empty((T, B, H), f32),
+             gates=np.empty((T, B, G), f32), h_n=np.empty((B, H), f32),
+             c_n=np.empty((B, H), f32),
+             dh=(rng.standard_normal((T, B, H)) * 1e-2).astype(f32),
+             dh0=np.empty((B, H), f32), dc0=np.empty((B, H), f32),
+             dW=np.zeros((I, G), f32), dU=np.zeros((H, G), f32),
+             db=np.zeros(G, f32))
+    a["ws"] = np.empty(_kernels.lstm_workspace_size(f32, T, B, I, H, 1),
+                       np.uint8)
+    return a
+
+
+def _char_forward(a, keep):
+    _kernels.lstm_forward(a["h"], a["c"], a["gates"], a["h_n"], a["c_n"],
+                          a["x"], a["h0"], a["c0"], a["W"], a["U"], a["b"],
+                          None, a["lengths"], False, a["ws"], 1, keep)
+
+
+def _char_backward(a):
+    # No dx: the first layer's input needs no gradient (Network.backward).
+    _kernels.lstm_backward(None, a["dh0"], a["dc0"], a["dW"], a["dU"],
+                           a["db"], None, a["dh"], None, None, a["x"],
+                           a["h0"], a["c0"], a["W"], a["U"], None, a["h"],
+                           a["c"], a["gates"], a["lengths"], False, a["ws"],
+                           1)
+
+
+@pytest.mark.parametrize("keep", [True, False], ids=["train", "infer"])
+@pytest.mark.parametrize("one_hot", [True, False], ids=["one_hot", "dense"])
+def test_char_layer_forward(benchmark, one_hot, keep):
+    a = _char_layer(one_hot)
+    benchmark.group = "char layer 1 forward, 1 thread"
+    benchmark(_char_forward, a, keep)
+    assert np.isfinite(a["h_n"]).all()
+
+
+@pytest.mark.parametrize("one_hot", [True, False], ids=["one_hot", "dense"])
+def test_char_layer_backward(benchmark, one_hot):
+    a = _char_layer(one_hot)
+    _char_forward(a, True)
+    benchmark.group = "char layer 1 backward, 1 thread"
+    benchmark(_char_backward, a)
+    assert np.isfinite(a["dW"]).all()
+
+
+def test_char_softmax_head(benchmark):
+    N, H, K = 1600, 200, 65
+    rng = np.random.default_rng(0)
+    f32 = np.float32
+    X = rng.standard_normal((N, H)).astype(f32)
+    V = (rng.standard_normal((H, K)) / np.sqrt(H)).astype(f32)
+    c = np.zeros(K, f32)
+    y = rng.integers(0, K, N).astype(np.int64)
+    P, dX = np.empty((N, K), f32), np.empty((N, H), f32)
+    dV, dc = np.zeros((H, K), f32), np.zeros(K, f32)
+    ws = np.empty(_kernels.gemm_workspace_size(1), np.uint8)
+    benchmark.group = "char softmax head, 1 thread"
+    loss = benchmark(_kernels.softmax_xent, P, dX, dV, dc, X, V, c, y, None,
+                     ws, 1)
+    assert np.isfinite(loss)
 
 
 # ------------------------------------------------------------- estimators

@@ -340,8 +340,9 @@ static sn_jobs plan_jobs(int64_t mblocks, int64_t M, int64_t N, int nr,
 /* C is cut into jobs of a group of MC-row blocks by a block of columns
  * (plan_jobs).  A job walks K in blocks of KC: it packs its KC x col_w
  * block of op(B) once, then for each MC block of its rows packs that block
- * of op(A) (or reads row-major A in place) and runs the micro-kernel over
- * the tiles.  One thread takes all rows in one group, so B is packed once
+ * of op(A) -- or reads it in place: always when A is row-major, when
+ * transposed if its rows are close (in_place_at) -- and runs the
+ * micro-kernel over the tiles.  One thread takes all rows in one group, so B is packed once
  * per K block.  Every element is summed over K in the same order in any
  * job layout, so the layout never changes a result. */
 void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,

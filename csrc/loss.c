@@ -16,8 +16,10 @@
 #include "gemm.h"
 
 /* The softmax's max and sum run in this many fixed lanes (element k in
- * lane k % lanes, the lanes combined in order at the end), so that they
- * vectorise and their rounding depends on K alone, never on the threads. */
+ * lane k % lanes, the lanes combined in order at the end): the sum
+ * vectorises and its rounding depends on K alone, never on the threads;
+ * the max, exact in any order, runs as independent chains (GCC leaves it
+ * scalar). */
 #define SN_SOFTMAX_LANES 16
 
 /* z[k] = exp(z[k] - m) with m = max_k z[k]; returns m, and the sum of the

@@ -570,8 +570,9 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
      * together fit in L2 and the batch fills micro-kernel tiles, step by
      * step in the recurrent GEMM's tiles (LSTM, Elman: x.W + h_prev.U in
      * one accumulator tile) or just before it (GRU, into a per-thread
-     * scratch the cell reads), so that it never travels through memory (one GEMM over all steps writes T*B*G
-     * values out and reads them back).  Otherwise one GEMM over
+     * scratch the cell reads), so that it never travels through memory
+     * (one GEMM over all steps writes T*B*G values out and reads them
+     * back).  Otherwise one GEMM over
      * all steps: W streamed from L3 every step, or multiplied through the
      * row kernel for a few rows, would cost more.  The choice depends on
      * the shapes and the machine, never on the thread count. */
