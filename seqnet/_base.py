@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
-from ._network import CELLS, Buffers, Network
+from ._network import CELLS, Buffers, Network, aligned_zeros
 from ._validation import check_feature_names, check_sequences, pad_batch
 
 # Largest number of gate values one prediction batch may hold (T * B * G),
@@ -329,11 +329,12 @@ class BaseSequenceEstimator(BaseEstimator):
             self.n_iter_ = 0
             self._state_version = _STATE_VERSION
         if first or not incremental:
-            self._opt_state = np.zeros(2 * self._net.params.size,
-                                       self._net.dtype)
+            self._opt_state = aligned_zeros(2 * self._net.params.size,
+                                            self._net.dtype)
             self._n_updates = 0
         self._check_writeable()
-        self._grads = np.zeros_like(self._net.params)
+        self._grads = aligned_zeros(self._net.params.size,
+                                    self._net.dtype)
         self._seed = int(rng.randint(2**31))
 
         train_idx = np.arange(len(seqs))

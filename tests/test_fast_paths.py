@@ -425,6 +425,31 @@ def test_buffer_memos_are_made_again_when_a_buffer_grows():
     assert len(buffers._memo) <= Buffers._MAX_VIEWS
 
 
+def _on_a_cache_line(a):
+    return a.ctypes.data % 64 == 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_buffers_and_parameters_start_on_a_cache_line(dtype):
+    """The kernels' vector loads and stores are 64 bytes wide: every
+    buffer they stream, parameters and their gradients included, starts on
+    a cache line (numpy's own allocations need not)."""
+    import pickle
+    buffers = Buffers(dtype)
+    for n in (1, 3, 17, 1000, 300_000):   # small and mmap-sized
+        assert _on_a_cache_line(buffers.get(f"b{n}", (n,)))
+        assert _on_a_cache_line(buffers.get("grows", (n, 2)))
+    assert _on_a_cache_line(buffers.workspace(12345))
+    model = _fitted("classifier", dtype=dtype)
+    assert _on_a_cache_line(model._net.params)
+    assert _on_a_cache_line(model._grads)
+    assert _on_a_cache_line(model._opt_state)
+    copy = pickle.loads(pickle.dumps(model._net))
+    assert _on_a_cache_line(copy.params)
+    assert_array_equal(copy.params, model._net.params)
+    assert copy.params.dtype == dtype
+
+
 def test_layer_params_are_fresh_dicts_of_the_parameter_views():
     import pickle
     model = _fitted("classifier", cell="gru", hidden_sizes=(4, 3),
