@@ -49,7 +49,7 @@ lower.  %peak divides by --peak GFLOP/s per core times the thread count.
 Run from the repository root after ``pip install .`` (and
 ``pip install torch==2.13.0``)::
 
-    python bench/compare_torch.py                  # everything (~5 min)
+    python bench/compare_torch.py                  # everything (~6 min)
     python bench/compare_torch.py --quick          # smoke run
     python bench/compare_torch.py --configs medium,large --threads 1 --reps 15
 
