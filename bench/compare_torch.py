@@ -736,8 +736,8 @@ def _report(rows, speedups, agreement, overheads, fit_share, busy, peak):
 
     if busy:
         print("\n2 threads vs 1 thread while another process keeps a core "
-              f"busy (blocks of >= {busy[0]['block']:g} s; ms: medians; t2/t1: "
-              "median of per-repetition ratios)")
+              f"busy (blocks of >= {busy[0]['block']:g} s; ms: medians; "
+              "t2/t1: median of per-repetition ratios)")
         head = (f"{'config':<11}{'cell':<5}{'mode':<6}{'seqnet 1t':>10}"
                 f"{'2t':>9}{'t2/t1':>7}{'torch 1t':>10}{'2t':>9}"
                 f"{'t2/t1':>7}{'target':>9}  verdict")

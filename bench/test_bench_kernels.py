@@ -16,6 +16,9 @@ inputs, H=200) with its one-hot input and with the same input made dense
 by a -0.0, and its softmax head (1600 rows, H=200, 65 classes)::
 
     pytest bench/test_bench_kernels.py --benchmark-only -k char
+
+The "buffer alignment" group times the medium LSTM forward with its arrays
+on a cache line and 16 bytes past one (``-k alignment``).
 """
 import os
 import sys
@@ -32,6 +35,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _ROOT]
 pytest.importorskip("pytest_benchmark")
 
 from seqnet import SequenceClassifier, _kernels  # noqa: E402
+from seqnet._network import aligned_empty  # noqa: E402
 
 T, B, I, H = 100, 64, 128, 256
 GATES = {"lstm": 4, "gru": 3}
@@ -119,6 +123,28 @@ def test_backward_medium(benchmark, cell, n_threads):
     benchmark.extra_info["gflop"] = 2 * _gflop(cell)
     benchmark(_backward, cell, a, n_threads)
     assert np.isfinite(a["dx"]).all()
+
+
+def _at_offset(arr, offset):
+    """A copy of ``arr`` whose data starts ``offset`` bytes past a cache
+    line (seqnet's buffers start on one: seqnet/_network.py)."""
+    raw = aligned_empty(arr.nbytes + 64, np.uint8)
+    out = raw[offset:offset + arr.nbytes].view(arr.dtype).reshape(arr.shape)
+    out[...] = arr
+    return out
+
+
+@pytest.mark.parametrize("offset", [0, 16], ids=["aligned", "16B-off"])
+def test_forward_medium_buffer_alignment(benchmark, offset):
+    # The LSTM forward (gates kept) with x, h, c and gates on a cache line,
+    # or 16 bytes past one as numpy may place them: every 64-byte vector
+    # access of the pointwise part then spans two lines.
+    a = _layer("lstm")
+    for name in ("x", "h", "c", "gates"):
+        a[name] = _at_offset(a[name], offset)
+    benchmark.group = "lstm forward, medium, buffer alignment, 1 thread"
+    benchmark(_forward, "lstm", a, 1)
+    assert np.isfinite(a["h_n"]).all()
 
 
 # ------------------------------------------------- the character model

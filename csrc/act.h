@@ -6,11 +6,11 @@
  * polynomial -- for float degree 6, its coefficients fitted for the least
  * maximum relative error on that interval (3.1e-9, a Taylor polynomial
  * needs degree 7 for 6e-9); for double Taylor's of degree 12 (2e-16) --
- * times 2^n built in the exponent bits.  Inputs
- * are clamped to the finite range first, so nothing overflows: sigmoid
- * saturates to 1 or a tiny positive number, tanh to exactly +-1 (a NaN
- * input still gives NaN).  Measured on 2e6 points of [-20, 20] against NumPy in
- * double (tests/test_act.py holds the bounds): exp within 9.5e-8 (float)
+ * times 2^n built in the exponent bits.  Inputs are clamped to the finite
+ * range first, so nothing overflows: sigmoid saturates to 1 or a tiny
+ * positive number, tanh to exactly +-1 (a NaN input still gives NaN).
+ * Measured on 2e6 points of [-20, 20] against NumPy in double
+ * (tests/test_act.py holds the bounds): exp within 9.5e-8 (float)
  * and 4.8e-16 (double) relative; sigmoid within 1.6e-7 / 4.4e-16
  * relative; tanh within 9.1e-8 / 2.3e-16 absolute.
  */

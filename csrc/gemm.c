@@ -235,8 +235,9 @@ static void SN_FN(gemm_ops)(const SN_FN(sn_ukr) *u, real *restrict C,
         for (; wide + step <= n; wide += step) {
             SN_FN(operand_at)(&ops[0], mr, nr, 0, wide, &a, &rs, &cs, &b);
             for (int64_t i = 0; i < m; i++)
-                u->row_wide(ops[0].k, a + i * rs, cs, b, (int64_t)nr * ops[0].k,
-                            C + i * ldc + wide, beta);
+                u->row_wide(ops[0].k, a + i * rs, cs, b,
+                            (int64_t)nr * ops[0].k, C + i * ldc + wide,
+                            beta);
         }
     }
     for (int64_t j0 = wide; j0 < n; j0 += nr) {
@@ -342,9 +343,9 @@ static sn_jobs plan_jobs(int64_t mblocks, int64_t M, int64_t N, int nr,
  * block of op(B) once, then for each MC block of its rows packs that block
  * of op(A) -- or reads it in place: always when A is row-major, when
  * transposed if its rows are close (in_place_at) -- and runs the
- * micro-kernel over the tiles.  One thread takes all rows in one group, so B is packed once
- * per K block.  Every element is summed over K in the same order in any
- * job layout, so the layout never changes a result. */
+ * micro-kernel over the tiles.  One thread takes all rows in one group,
+ * so B is packed once per K block.  Every element is summed over K in the
+ * same order in any job layout, so the layout never changes a result. */
 void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
                         const real *Bm, int64_t ldb, real beta, int trans_a,
                         int trans_b, int64_t M, int64_t N, int64_t K,

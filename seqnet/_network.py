@@ -20,8 +20,9 @@ _GATES = {"lstm": 4, "gru": 3, "elman": 1}
 
 # Buffers the kernels stream start on a cache line: their vector loads and
 # stores are 64 bytes wide, numpy's allocator aligns to 16, and a 64-byte
-# access that is not aligned spans two lines (the LSTM's pointwise loop ran
-# 5-9 % slower so, timed on its own).
+# access that is not aligned spans two lines (the medium LSTM forward ran
+# 1-4 % slower with its arrays 16 bytes off: bench/test_bench_kernels.py,
+# -k alignment).
 _ALIGN = 64
 
 
