@@ -28,8 +28,9 @@ inference   forward over the sequence and the softmax head.
 Both start from the same weights (seqnet's initialisation copied into the
 torch modules); the script checks once that their inference outputs agree.
 
-Also measured, seqnet alone: predict_proba on one sequence against its bare
-kernel calls ("latency"), and SequenceClassifier.fit over one epoch of ten
+Also measured, seqnet alone: predict_proba on one sequence against the
+kernel calls it makes, on its own buffers, timed call by call ("latency"),
+and SequenceClassifier.fit over one epoch of ten
 batches against the same ten train steps ("medium" LSTM), the share of fit
 spent outside the kernels' calls.
 
@@ -378,53 +379,70 @@ def _spread(a):
     return (q3 - q1) / 2 / np.median(a)
 
 
-def predict_overhead(case, reps):
-    """predict_proba on the latency batch against the bare kernel calls,
-    1 thread: seconds of each, and the median per-repetition difference
-    predict_proba - kernels."""
-    cfg, net = case.cfg, case.net
-    T, B, I, H = cfg["T"], cfg["B"], cfg["I"], cfg["H"]
+def predict_overhead(case, pairs):
+    """predict_proba on one sequence (the "latency" config) against the
+    very kernel calls it makes, on the same buffers, 1 thread.
+
+    Timed call by call, the two (and Network.forward + head) in turn, the
+    order rotated every round: the machine's speed drifts by tens of
+    percent within a second here, which blocks of calls turned into a
+    20-130 us "overhead" from run to run; adjacent calls see the same
+    speed.  The kernels run on the arrays predict_proba itself uses (its
+    buffers, workspace and input), so the difference is the Python layer
+    alone, not a cache holding one set of arrays and not the other.
+    Returns seconds: the medians of each, and the median of the
+    per-round differences predict_proba - kernels."""
+    est, net, cfg = case.est, case.net, case.cfg
+    X1 = np.ascontiguousarray(case.x.transpose(1, 0, 2))   # (1, T, I)
+    est.n_jobs = 1
+    est.predict_proba(X1)   # sizes the buffers; net._saved holds its arrays
+    buffers = est._buffers()
+    x, saved = net._saved[0]
+    s = saved[0]
+    T, B, I = x.shape
+    H, K = cfg["H"], net.n_outputs
     P = net.layer_params(0, 0)
-    x, lengths = case.x, case.lengths
-    h = np.empty((T, B, H), np.float32)
-    G = GATES[case.cell] * H
-    gates = np.empty((T, B, G), np.float32)
-    c, h_n, c_n = np.empty_like(h), np.empty((B, H), np.float32), \
-        np.empty((B, H), np.float32)
-    h0 = np.zeros((B, H), np.float32)
-    probs = np.empty((B, cfg["K"]), np.float32)
+    lengths = np.full(B, T, np.int64)
     V, cb = net.views["output.V"], net.views["output.c"]
+    probs = buffers.get("head_out", (B, K))
     if case.cell == "lstm":
-        ws = np.empty(_kernels.lstm_workspace_size(np.float32, T, B, I, H, 1),
-                      np.uint8)
+        ws = buffers.workspace(_kernels.lstm_workspace_size(
+            np.float32, T, B, I, H, 1))
     else:
-        ws = np.empty(_kernels.gru_workspace_size(np.float32, T, B, I, H, 1),
-                      np.uint8)
-    ws_head = np.empty(_kernels.gemm_workspace_size(1), np.uint8)
+        ws = buffers.workspace(_kernels.gru_workspace_size(
+            np.float32, T, B, I, H, 1))
+    ws_head = buffers.workspace(_kernels.gemm_workspace_size(1))
 
-    def kernels(_):
+    def kernels():
         if case.cell == "lstm":
-            _kernels.lstm_forward(h, c, gates, h_n, c_n, x, h0, h0, P["W"],
-                                  P["U"], P["b"], None, lengths, False, ws, 1)
+            _kernels.lstm_forward(s["h"], s["c"], s["gates"], s["h_n"],
+                                  s["c_n"], x, s["h0"], s["c0"], P["W"],
+                                  P["U"], P["b"], None, lengths, False, ws, 1,
+                                  False)
         else:
-            _kernels.gru_forward(h, gates, c, h_n, x, h0, P["W"], P["U"],
-                                 P["b"], P["bh"], lengths, False, ws, 1)
-        _kernels.softmax_xent(probs, None, None, None, h_n, V, cb, None, None,
-                              ws_head, 1)
+            _kernels.gru_forward(s["h"], s["gates"], s["hn"], s["h_n"], x,
+                                 s["h0"], P["W"], P["U"], P["b"], P["bh"],
+                                 lengths, False, ws, 1, False)
+        _kernels.softmax_xent(probs, None, None, None, s["h_n"], V, cb, None,
+                              None, ws_head, 1)
 
-    X1 = np.ascontiguousarray(x.transpose(1, 0, 2))   # (1, T, I)
-    case.est.n_jobs = 1
-
-    def predict(_):
-        case.est.predict_proba(X1)
-
-    fns = {"kernels": kernels, "forward": case.seqnet_infer,
-           "predict": predict}
-    samples = measure(fns, [1], reps, 0.05, 0.0)
-    out = {k[0]: _median(v) for k, v in samples.items()}
-    # Paired: the blocks of one repetition ran back to back.
-    out["overhead"] = _median(np.subtract(samples["predict", 1],
-                                          samples["kernels", 1]))
+    fns = {"kernels": kernels, "forward": lambda: case.seqnet_infer(1),
+           "predict": lambda: est.predict_proba(X1)}
+    names = list(fns)
+    times = {k: [] for k in names}
+    for f in fns.values():   # warm-up
+        for _ in range(20):
+            f()
+    clock = time.perf_counter
+    for r in range(pairs):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            t0 = clock()
+            fns[name]()
+            times[name].append(clock() - t0)
+    out = {k: _median(v) for k, v in times.items()}
+    out["overhead"] = _median(np.subtract(times["predict"],
+                                          times["kernels"]))
     return out
 
 
@@ -649,7 +667,8 @@ def main(argv=None):
                         busy.append(dict(config=name, cell=cell, mode=mode,
                                          samples=samples, block=busy_block))
                 if name == "latency" and "infer" in modes and 1 in threads:
-                    overheads.append((cell, predict_overhead(case, reps)))
+                    overheads.append((cell, predict_overhead(
+                        case, 300 if args.quick else 3000)))
                 if (name, cell) == ("medium", "lstm") and "train" in modes \
                         and 1 in threads:
                     print(f"[{name} {cell}] fit", file=sys.stderr, flush=True)
@@ -768,10 +787,11 @@ def _report(rows, speedups, agreement, overheads, fit_share, busy, peak):
         if verdict == "MISS":
             missed.append((extra / 50, f"latency {cell} predict overhead"))
         print(f"\npredict_proba(one sequence), latency {cell}, 1 thread: "
-              f"{t['predict'] * 1e6:.0f} us; bare kernel calls "
-              f"{t['kernels'] * 1e6:.0f} us, Network.forward + head "
-              f"{t['forward'] * 1e6:.0f} us; overhead {extra:.0f} us "
-              f"(target <= 50 us)  {verdict}")
+              f"{t['predict'] * 1e6:.0f} us; its kernel calls on its "
+              f"buffers {t['kernels'] * 1e6:.0f} us, Network.forward + "
+              f"head {t['forward'] * 1e6:.0f} us (medians, call by call); "
+              f"overhead {extra:.0f} us (median of the differences; "
+              f"target <= 50 us)  {verdict}")
 
     if fit_share is not None:
         f = fit_share
