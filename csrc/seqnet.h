@@ -246,7 +246,10 @@ int sn_optim_step_##S(R *param, R *grad, R *state, double *grad_norm,         \
  * with probability 1 - rate, a pure function of (seed, stream, i): applying  \
  * the same call to the gradient replays the mask. */                         \
 int sn_dropout_##S(R *a, int64_t n, double rate, uint64_t seed,               \
-                   uint64_t stream, int n_threads);
+                   uint64_t stream, int n_threads);                            \
+/* *finite = 1 if none of the n values of x is NaN or infinite, else 0       \
+ * (finite.c). */                                                             \
+int sn_all_finite_##S(int *finite, const R *x, int64_t n);
 
 enum sn_optimizer {
     SN_SGD = 0, SN_MOMENTUM = 1, SN_NESTEROV = 2,

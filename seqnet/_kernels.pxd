@@ -188,6 +188,8 @@ cdef extern from "seqnet.h" nogil:
                        uint64_t stream, int n_threads)
     int sn_dropout_f64(double *a, int64_t n, double rate, uint64_t seed,
                        uint64_t stream, int n_threads)
+    int sn_all_finite_f32(int *finite, const float *x, int64_t n)
+    int sn_all_finite_f64(int *finite, const double *x, int64_t n)
 
     int sn_activate_f32(float *y, const float *x, int64_t n, int kind)
     int sn_activate_f64(double *y, const double *x, int64_t n, int kind)

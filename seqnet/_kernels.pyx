@@ -760,6 +760,34 @@ def uniform(uint64_t seed, uint64_t stream, uint64_t i):
     return sn_uniform(seed, stream, i)
 
 
+# ------------------------------------------------------------ validation
+
+cdef bint _all_finite(const floating[::1] a) except -1:
+    cdef int finite = 0, st
+    with nogil:
+        if floating is float:
+            st = sn_all_finite_f32(&finite, &a[0], a.shape[0])
+        else:
+            st = sn_all_finite_f64(&finite, &a[0], a.shape[0])
+    _check_status(st, "all_finite")
+    return finite
+
+
+def all_finite(a):
+    """Whether no value of the array ``a`` is NaN or infinite.
+
+    C-contiguous float32 and float64 arrays in the machine's byte order are
+    scanned in C; anything else goes through ``np.isfinite(a).all()``.
+    """
+    if (type(a) is not np.ndarray or a.size == 0
+            or not a.flags.c_contiguous
+            or (a.dtype != np.float32 and a.dtype != np.float64)):
+        return bool(np.isfinite(a).all())
+    if a.dtype == np.float64:
+        return _all_finite[double](a.reshape(-1))
+    return _all_finite[float](a.reshape(-1))
+
+
 # ------------------------------------------------------ stateful stepping
 
 CELL_KINDS = {"lstm": 0, "gru": 1, "elman": 2}

@@ -17,7 +17,7 @@ Three input formats are accepted (the last axis is always the features):
   ``(T_i, n_features)`` or ``(T_i,)`` (one feature), of any lengths.
 
 Every problem is reported as a ``ValueError`` or ``TypeError`` that names
-it, before any C code runs.
+it, before any kernel runs.
 """
 import functools
 
@@ -26,18 +26,14 @@ import scipy.sparse as sp
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
+from . import _kernels
+
 # The input formats a SequenceData remembers in its ``kind``.
 KINDS = ("3d", "2d", "ragged")
 
 # As ``dtype``: keep float64 or float32 input, make the rest (integers,
 # booleans, float16, ...) float64.
 FLOAT_DTYPES = (np.float64, np.float32)
-
-# Up to this many values _check_finite tests each one: cheaper than the
-# np.errstate that its one pass over larger arrays, a sum, needs (the sum
-# is finite only if every value is, and spares a temporary as large as the
-# data).
-_FINITE_BY_VALUE = 1 << 16
 
 _ACCEPTED_SHAPES = (
     "a 3-D array (n_samples, n_timesteps, n_features), a 2-D array "
@@ -749,13 +745,10 @@ def _batch_buffer(out, shape, dtype):
 
 def _check_finite(values, allow_nan, name, input_name="X"):
     """Raise scikit-learn's ValueError for NaN (unless allowed) or inf."""
-    if values.size <= _FINITE_BY_VALUE:
-        if np.isfinite(values).all():
-            return
-    else:
-        with np.errstate(over="ignore", invalid="ignore"):
-            if np.isfinite(values.sum()):
-                return
+    # One pass in C for float arrays, no temporary; the messages below
+    # only once something is wrong.
+    if _kernels.all_finite(values):
+        return
     if not allow_nan and np.isnan(values).any():
         message = f"Input {input_name} contains NaN."
         if name and input_name == "X":

@@ -19,7 +19,7 @@ from numpy.testing import assert_array_equal
 from sklearn.exceptions import NotFittedError
 
 from seqnet import SequenceClassifier, SequenceRegressor, SequenceTagger
-from seqnet import _base, _validation
+from seqnet import _base, _kernels, _validation
 from seqnet._network import Buffers
 from seqnet._validation import SequenceData, check_sequences, pad_batch
 
@@ -174,24 +174,51 @@ def test_equal_lengths_constructor_matches_init():
         assert fast.max_length == slow.max_length
 
 
-@pytest.mark.parametrize("size", [1, 2, 7])
-@pytest.mark.parametrize("bad", [None, np.nan, np.inf, -np.inf, 3e38])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 7, 4095, 4096, 4097, 20000])
+@pytest.mark.parametrize("bad", [None, np.nan, -np.nan, np.inf, -np.inf,
+                                 "max", "tiny", -0.0])
+def test_the_c_finite_check_agrees_with_numpy(dtype, size, bad):
+    # The C scan tests exponent bits in blocks of 4096: a bad value first,
+    # last or on a block edge, and the finite extremes (the largest value,
+    # a subnormal, -0.0) that it must not report.
+    rng = np.random.default_rng(size)
+    info = np.finfo(dtype)
+    value = {"max": info.max, "tiny": info.smallest_subnormal}.get(bad, bad)
+    for at in {0, size // 2, 4095 % size, 4096 % size, size - 1}:
+        values = rng.standard_normal(size).astype(dtype)
+        if value is not None:
+            values[at] = value
+        want = bool(np.isfinite(values).all())
+        assert _kernels.all_finite(values) is want
+        assert _kernels.all_finite(values.reshape(1, -1)) is want
+
+
+def test_the_finite_check_takes_any_array():
+    # Other dtypes, byte orders and layouts go through NumPy.
+    values = np.arange(12, dtype=np.float32).reshape(3, 4)
+    values[1, 2] = np.nan
+    for a in (values, values[:, ::2], values.T, values.astype(">f4"),
+              values.astype(np.float16), values[:, 3], values[:0]):
+        assert _kernels.all_finite(a) is bool(np.isfinite(a).all())
+    assert _kernels.all_finite(np.arange(5)) is True
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("allow_nan", [False, True])
-def test_finite_check_is_the_same_for_small_and_large_arrays(
-        size, bad, allow_nan, monkeypatch):
-    # 3e38 is finite, but a sum of two overflows float32: the large-array
-    # check must not report it.
-    values = np.ones((size, 3), np.float32)
-    if bad is not None:
-        values[-1, -1] = bad
-        values[0, 0] = bad
-    results = []
-    for threshold in (0, values.size, 1 << 30):
-        monkeypatch.setattr(_validation, "_FINITE_BY_VALUE", threshold)
-        results.append(outcome(_validation._check_finite, values, allow_nan,
-                               "Model"))
-    assert results[0] == results[1] == results[2]
-    assert results[0][1] == []
+def test_non_finite_values_are_reported_by_kind(bad, allow_nan):
+    values = np.ones((4, 3), np.float32)
+    values[2, 1] = bad
+    if np.isnan(bad) and allow_nan:
+        _validation._check_finite(values, allow_nan, "Model")
+        return
+    word = "NaN" if np.isnan(bad) else "infinity"
+    with pytest.raises(ValueError, match=word):
+        _validation._check_finite(values, allow_nan, "Model")
+    # 3e38 is finite, though a sum of two overflows float32.
+    values[2, 1] = 3e38
+    values[0, 0] = 3e38
+    _validation._check_finite(values, allow_nan, "Model")
 
 
 # ------------------------------------------------------------ estimators

@@ -1195,6 +1195,21 @@ def test_dropout_masks_in_place_or_refuses_clearly(a, layout, rate, seed):
 
 
 @SOME
+@given(a=hnp.arrays(st.sampled_from([np.float32, np.float64, np.float16,
+                                     np.dtype(">f4"), np.dtype(">f8")]),
+                    hnp.array_shapes(min_dims=0, max_dims=3, min_side=0,
+                                     max_side=5),
+                    elements=st.floats(width=16)),
+       layout=st.sampled_from(["C", "F", "reversed", "strided", "readonly"]))
+def test_all_finite_agrees_with_numpy_on_any_array(a, layout):
+    # Float16 values (NaN and infinities among them) fit every float dtype;
+    # the C scan takes C-contiguous float32/float64 in native byte order,
+    # NumPy the rest (test_fast_paths checks the other dtypes).
+    a = _lay_out(a, layout) if a.ndim else a
+    assert _kernels.all_finite(a) is bool(np.isfinite(a).all())
+
+
+@SOME
 @given(data=st.data(), name=st.sampled_from(_kernels.FUNCTIONS + ("relu",)),
        dtype=st.sampled_from([np.float32, np.float64, np.int64]))
 def test_activate_is_bounded_or_refuses_clearly(data, name, dtype):
