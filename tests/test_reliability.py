@@ -526,6 +526,12 @@ INTERRUPT_SCRIPT = """
     from sklearn.exceptions import NotFittedError
     from seqnet import CharRNN, SequenceClassifier, SequenceTagger
 
+    # Python turns SIGINT into KeyboardInterrupt only if SIGINT was not
+    # ignored when it started, and a shell's background job (`cmd &`)
+    # starts with it ignored: the test suite run that way would fit for
+    # 10,000 epochs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
     PAGE = os.sysconf("SC_PAGE_SIZE")
 
     def rss_mb():
