@@ -30,9 +30,9 @@ torch modules); the script checks once that their inference outputs agree.
 
 Also measured, seqnet alone: predict_proba on one sequence against the
 kernel calls it makes, on its own buffers, timed call by call ("latency"),
-and SequenceClassifier.fit over one epoch of ten
-batches against the same ten train steps ("medium" LSTM), the share of fit
-spent outside the kernels' calls.
+and SequenceClassifier.fit over one epoch of ten batches against the same
+ten train steps ("medium" LSTM), the share of fit spent outside the
+kernels' calls.
 
 Under load (``--busy``, on by default): a few cases (BUSY_CASES) run again
 at 1 and 2 threads, both libraries, while another process spins on one

@@ -572,10 +572,10 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
      * one accumulator tile) or just before it (GRU, into a per-thread
      * scratch the cell reads), so that it never travels through memory
      * (one GEMM over all steps writes T*B*G values out and reads them
-     * back).  Otherwise one GEMM over
-     * all steps: W streamed from L3 every step, or multiplied through the
-     * row kernel for a few rows, would cost more.  The choice depends on
-     * the shapes and the machine, never on the thread count. */
+     * back).  Otherwise one GEMM over all steps: W streamed from L3 every
+     * step, or multiplied through the row kernel for a few rows, would
+     * cost more.  The choice depends on the shapes and the machine, never
+     * on the thread count. */
     const sn_plan plan = plan_threads(steps, B, H, G, mr, nr, nt);
     const int step_x = B >= mr && (double)sizeof(real) * (I + H) * G <=
                                       0.75 * (double)sn_l2_bytes();

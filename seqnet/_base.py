@@ -328,14 +328,7 @@ class BaseSequenceEstimator(BaseEstimator):
             self.best_validation_score_ = None
             self.n_iter_ = 0
             self._state_version = _STATE_VERSION
-        if first or not incremental:
-            self._opt_state = aligned_zeros(2 * self._net.params.size,
-                                            self._net.dtype)
-            self._n_updates = 0
-        self._check_writeable()
-        self._grads = aligned_zeros(self._net.params.size,
-                                    self._net.dtype)
-        self._seed = int(rng.randint(2**31))
+        self._start_training(rng, reset_optimizer=first or not incremental)
 
         train_idx = np.arange(len(seqs))
         val_idx = None
@@ -385,6 +378,18 @@ class BaseSequenceEstimator(BaseEstimator):
                           f"{self.max_epochs} epochs without converging.",
                           ConvergenceWarning)
         return self
+
+    def _start_training(self, rng, reset_optimizer):
+        """The buffers every fit trains with: the optimiser state (zeroed
+        when ``reset_optimizer``, else continued), the gradient and the
+        dropout seed, drawn from ``rng``."""
+        if reset_optimizer:
+            self._opt_state = aligned_zeros(2 * self._net.params.size,
+                                            self._net.dtype)
+            self._n_updates = 0
+        self._check_writeable()
+        self._grads = aligned_zeros(self._net.params.size, self._net.dtype)
+        self._seed = int(rng.randint(2**31))
 
     def _check_writeable(self):
         """Continuing to train needs weights it can write."""

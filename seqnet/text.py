@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _kernels
 from ._base import (_STATE_VERSION, BaseSequenceEstimator, _all_or_nothing,
                     _n_threads)
-from ._network import Network, aligned_zeros
+from ._network import Network
 from ._stateful import StatefulMixin, StreamState, stack_layers
 from .classification import _SoftmaxHead
 
@@ -252,14 +252,7 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
             self.loss_curve_, self.validation_loss_curve_ = [], []
             self.n_iter_ = 0
             self._state_version = _STATE_VERSION
-        if first or not incremental:
-            self._opt_state = aligned_zeros(2 * self._net.params.size,
-                                            self._net.dtype)
-            self._n_updates = 0
-        self._check_writeable()
-        self._grads = aligned_zeros(self._net.params.size,
-                                    self._net.dtype)
-        self._seed = int(rng.randint(2**31))
+        self._start_training(rng, reset_optimizer=first or not incremental)
 
         train, held_out = codes, None
         if self.early_stopping and not incremental:
