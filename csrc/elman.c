@@ -70,49 +70,10 @@ SN_CLONES static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
 #undef SN_ELMAN_BACKWARD
 }
 
-const SN_FN(sn_cell) SN_FN(sn_cell_elman) = {1, 0, 0, 0, 1, forward_row,
-                                            backward_row, NULL};
-
-size_t SN_FN(sn_elman_workspace_size)(int64_t T, int64_t B, int64_t I,
-                                      int64_t H, int n_threads) {
-    return SN_FN(sn_recur_workspace_size)(&SN_FN(sn_cell_elman), T, B, I, H, n_threads);
-}
-
-static int valid_activation(int activation) {
-    return activation == SN_TANH || activation == SN_RELU ||
-           activation == SN_SOFTSIGN;
-}
-
-int SN_FN(sn_elman_forward)(real *h, real *h_n, const real *x,
-                            const real *h0, const real *W, const real *U,
-                            const real *b, const int64_t *lengths, int64_t T,
-                            int64_t B, int64_t I, int64_t H, int activation,
-                            int reverse, void *workspace,
-                            size_t workspace_size, int n_threads) {
-    if (!valid_activation(activation))
-        return SN_EARG;
-    SN_FN(sn_rnn) r = {.h = h, .gates = h, .x = x, .h0 = h0, .U = U, .b = b,
-                       .T = T, .B = B, .I = I, .H = H, .G = H,
-                       .activation = activation};
-    return SN_FN(sn_recur_forward)(&SN_FN(sn_cell_elman), &r, h_n, NULL, W, lengths, reverse,
-                                   workspace, workspace_size, n_threads);
-}
-
-int SN_FN(sn_elman_backward)(real *dx, real *dh0, real *dW, real *dU,
-                             real *db, const real *dh, const real *dh_n,
-                             const real *x, const real *h0, const real *W,
-                             const real *U, const real *h,
-                             const int64_t *lengths, int64_t T, int64_t B,
-                             int64_t I, int64_t H, int activation,
-                             int reverse, void *workspace,
-                             size_t workspace_size, int n_threads) {
-    if (!valid_activation(activation))
-        return SN_EARG;
-    SN_FN(sn_rnn) r = {.h = (real *)h, .gates = (real *)h, .x = x, .h0 = h0,
-                       .U = U, .dh = dh,
-                       .T = T, .B = B, .I = I, .H = H, .G = H,
-                       .activation = activation};
-    return SN_FN(sn_recur_backward)(&SN_FN(sn_cell_elman), &r, dx, dh0, NULL, dW, dU, db,
-                                    dh_n, NULL, W, lengths, reverse,
-                                    workspace, workspace_size, n_threads);
-}
+const SN_FN(sn_cell) SN_FN(sn_cell_elman) = {
+    .info = {.name = "elman", .n_gates = 1, .activation = 1,
+             .gates_in_h = 1},
+    .sum_x = 1,
+    .forward_row = forward_row,
+    .backward_row = backward_row,
+};

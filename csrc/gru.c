@@ -105,46 +105,11 @@ static void backward_params(const SN_FN(sn_rnn) *r, const int64_t *nact,
                            r->T, r->B);
 }
 
-const SN_FN(sn_cell) SN_FN(sn_cell_gru) = {3, 0, 1, 1, 0, forward_row,
-                                          backward_row, backward_params};
-
-size_t SN_FN(sn_gru_workspace_size)(int64_t T, int64_t B, int64_t I,
-                                    int64_t H, int n_threads) {
-    return SN_FN(sn_recur_workspace_size)(&SN_FN(sn_cell_gru), T, B, I, H, n_threads);
-}
-
-int SN_FN(sn_gru_forward)(real *h, real *gates, real *hn, real *h_n,
-                          const real *x, const real *h0, const real *W,
-                          const real *U, const real *b, const real *bh,
-                          const int64_t *lengths, int64_t T, int64_t B,
-                          int64_t I, int64_t H, int reverse,
-                          int keep_gates, void *workspace,
-                          size_t workspace_size, int n_threads) {
-    if (!hn || !bh)
-        return SN_EARG;
-    SN_FN(sn_rnn) r = {.h = h, .gates = gates, .hn = hn, .x = x, .h0 = h0,
-                       .U = U, .b = b, .bh = bh,
-                       .T = T, .B = B, .I = I, .H = H, .G = 3 * H,
-                       .keep = keep_gates};
-    return SN_FN(sn_recur_forward)(&SN_FN(sn_cell_gru), &r, h_n, NULL, W, lengths, reverse,
-                                   workspace, workspace_size, n_threads);
-}
-
-int SN_FN(sn_gru_backward)(real *dx, real *dh0, real *dW, real *dU, real *db,
-                           real *dbh, const real *dh, const real *dh_n,
-                           const real *x, const real *h0, const real *W,
-                           const real *U, const real *h, const real *gates,
-                           const real *hn, const int64_t *lengths, int64_t T,
-                           int64_t B, int64_t I, int64_t H, int reverse,
-                           void *workspace, size_t workspace_size,
-                           int n_threads) {
-    if (!dbh || !hn)
-        return SN_EARG;
-    SN_FN(sn_rnn) r = {.h = (real *)h, .gates = (real *)gates,
-                       .hn = (real *)hn, .x = x, .h0 = h0, .U = U, .dh = dh,
-                       .dbh = dbh,
-                       .T = T, .B = B, .I = I, .H = H, .G = 3 * H};
-    return SN_FN(sn_recur_backward)(&SN_FN(sn_cell_gru), &r, dx, dh0, NULL, dW, dU, db, dh_n,
-                                    NULL, W, lengths, reverse, workspace,
-                                    workspace_size, n_threads);
-}
+const SN_FN(sn_cell) SN_FN(sn_cell_gru) = {
+    .info = {.name = "gru", .n_gates = 3, .has_hn = 1, .has_bh = 1},
+    .direct_dh = 1,
+    .separate_h = 1,
+    .forward_row = forward_row,
+    .backward_row = backward_row,
+    .backward_params = backward_params,
+};

@@ -161,49 +161,10 @@ static void backward_params(const SN_FN(sn_rnn) *r, const int64_t *nact,
         }
 }
 
-const SN_FN(sn_cell) SN_FN(sn_cell_lstm) = {4, 1, 0, 0, 1, forward_row,
-                                            backward_row, backward_params};
-
-size_t SN_FN(sn_lstm_workspace_size)(int64_t T, int64_t B, int64_t I,
-                                     int64_t H, int n_threads) {
-    return SN_FN(sn_recur_workspace_size)(&SN_FN(sn_cell_lstm), T, B, I, H, n_threads);
-}
-
-int SN_FN(sn_lstm_forward)(real *h, real *c, real *gates, real *h_n,
-                           real *c_n, const real *x, const real *h0,
-                           const real *c0, const real *W, const real *U,
-                           const real *b, const real *p,
-                           const int64_t *lengths, int64_t T, int64_t B,
-                           int64_t I, int64_t H, int reverse,
-                           int keep_gates,
-                           void *workspace, size_t workspace_size,
-                           int n_threads) {
-    SN_FN(sn_rnn) r = {.h = h, .c = c, .gates = gates, .x = x, .h0 = h0,
-                       .c0 = c0, .U = U, .b = b, .p = p,
-                       .T = T, .B = B, .I = I, .H = H, .G = 4 * H,
-                       .keep = keep_gates};
-    return SN_FN(sn_recur_forward)(&SN_FN(sn_cell_lstm), &r, h_n, c_n, W, lengths, reverse,
-                                   workspace, workspace_size, n_threads);
-}
-
-int SN_FN(sn_lstm_backward)(real *dx, real *dh0, real *dc0, real *dW,
-                            real *dU, real *db, real *dp, const real *dh,
-                            const real *dh_n, const real *dc_n, const real *x,
-                            const real *h0, const real *c0, const real *W,
-                            const real *U, const real *p, const real *h,
-                            const real *c, const real *gates,
-                            const int64_t *lengths, int64_t T, int64_t B,
-                            int64_t I, int64_t H, int reverse,
-                            void *workspace, size_t workspace_size,
-                            int n_threads) {
-    if (p && !dp)
-        return SN_EARG;
-    /* The forward outputs are read, never written, by the backward pass. */
-    SN_FN(sn_rnn) r = {.h = (real *)h, .c = (real *)c,
-                       .gates = (real *)gates, .x = x, .h0 = h0, .c0 = c0,
-                       .U = U, .p = p, .dh = dh, .dp = dp,
-                       .T = T, .B = B, .I = I, .H = H, .G = 4 * H};
-    return SN_FN(sn_recur_backward)(&SN_FN(sn_cell_lstm), &r, dx, dh0, dc0, dW, dU, db, dh_n,
-                                    dc_n, W, lengths, reverse, workspace,
-                                    workspace_size, n_threads);
-}
+const SN_FN(sn_cell) SN_FN(sn_cell_lstm) = {
+    .info = {.name = "lstm", .n_gates = 4, .has_c = 1, .peepholes = 1},
+    .sum_x = 1,
+    .forward_row = forward_row,
+    .backward_row = backward_row,
+    .backward_params = backward_params,
+};

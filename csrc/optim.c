@@ -26,6 +26,17 @@
  * n only, never on the threads. */
 #define SN_NORM_LANES 32
 
+#if !SN_DOUBLE
+const char *sn_optimizer_name(int optimizer) {
+    static const char *const names[SN_N_OPTIMIZERS] = {
+        [SN_SGD] = "sgd", [SN_MOMENTUM] = "momentum",
+        [SN_NESTEROV] = "nesterov", [SN_ADAGRAD] = "adagrad",
+        [SN_RMSPROP] = "rmsprop", [SN_ADAM] = "adam"};
+    return optimizer >= 0 && optimizer < SN_N_OPTIMIZERS ? names[optimizer]
+                                                        : NULL;
+}
+#endif
+
 static double SN_FN(norm2)(const real *restrict g, int64_t n) {
     double acc[SN_NORM_LANES] = {0};
     int64_t i = 0;

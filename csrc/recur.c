@@ -4,8 +4,8 @@
  *
  * Forward:  gates = x.W for every valid (t, b) in ONE GEMM (one per step
  *           only for the ragged tail), or step by step (see
- *           sn_recur_forward); a one-hot x (one_hot_codes) gathers rows
- *           of W instead of multiplying; then per step the recurrent GEMM
+ *           sn_recur_forward); token codes gather rows of W instead of
+ *           multiplying; then per step the recurrent GEMM
  *           h_prev.U of the active rows, with the cell's pointwise maths
  *           applied straight after on the same slice of hidden units.
  * Backward: per step the cell's pointwise backward, then dh_prev =
@@ -34,7 +34,6 @@
 
 typedef struct {
     int64_t *nact;   /* (T) active rows at each step / time */
-    int32_t *codes;  /* (T, B) a one-hot x's column per valid row */
     real *Up;        /* packed recurrent weights */
     real *Wp;        /* forward: packed input weights (step by step x.W) */
     real *dgates, *dgates_h, *dstep, *dh_carry, *dc_carry, *dfirst;
@@ -48,22 +47,21 @@ typedef struct {
 static size_t SN_FN(carve)(SN_FN(layout) *L, char *base,
                            const SN_FN(sn_cell) *cell, int64_t T, int64_t B,
                            int64_t I, int64_t H, int nt, int backward) {
-    const int64_t G = cell->ngates * H;
+    const int64_t G = cell->info.n_gates * H;
     const size_t r = sizeof(real);
     sn_arena a = {base, 0};
     memset(L, 0, sizeof *L);
     L->nact = sn_take(&a, sizeof(int64_t) * T);
-    L->codes = sn_take(&a, sizeof(int32_t) * T * B);
     if (!backward) {
         /* each gate's H columns in panels: at most H + nr columns */
-        L->Up = sn_take(&a, r * cell->ngates * (H + SN_MAX_NR) * H);
-        L->Wp = sn_take(&a, r * cell->ngates * (H + SN_MAX_NR) * I);
+        L->Up = sn_take(&a, r * cell->info.n_gates * (H + SN_MAX_NR) * H);
+        L->Wp = sn_take(&a, r * cell->info.n_gates * (H + SN_MAX_NR) * I);
         /* packed h_prev and x, the step's x.W (GRU), the slice's
          * recurrent pre-activations, then a row of gates (and hn) not
          * kept */
         L->thread_bytes = sn_round_up(r * (B + SN_MAX_MR) * H) +
                           sn_round_up(r * (B + SN_MAX_MR) * I) +
-                          2 * sn_round_up(r * B * (G + cell->ngates *
+                          2 * sn_round_up(r * B * (G + cell->info.n_gates *
                                                       SN_MAX_NR)) +
                           sn_round_up(r * (G + H));
     } else {
@@ -73,7 +71,7 @@ static size_t SN_FN(carve)(SN_FN(layout) *L, char *base,
             L->dgates_h = sn_take(&a, r * T * B * G);
         L->dstep = sn_take(&a, r * 2 * B * G);
         L->dh_carry = sn_take(&a, r * B * H);
-        if (cell->has_c)
+        if (cell->info.has_c)
             L->dc_carry = sn_take(&a, r * B * H);
         L->dfirst = sn_take(&a, r * B * G);
         L->thread_bytes = 0;   /* the backward GEMM reads its rows in place */
@@ -93,19 +91,6 @@ size_t SN_FN(sn_recur_workspace_size)(const SN_FN(sn_cell) *cell, int64_t T,
     return SN_MAX(f, b);
 }
 
-static int check(const int64_t *lengths, int64_t T, int64_t B, int64_t I,
-                 int64_t H) {
-    if (T < 1 || B < 1 || I < 1 || H < 1)
-        return SN_EDIM;
-    if (!lengths)
-        return SN_EARG;
-    for (int64_t b = 0; b < B; b++)
-        if (lengths[b] < 1 || lengths[b] > T ||
-            (b > 0 && lengths[b] > lengths[b - 1]))
-            return SN_ELENGTHS;
-    return SN_OK;
-}
-
 /* nact[t] = number of rows valid at time t = rows active at step t. */
 static void count_active(int64_t *nact, const int64_t *lengths, int64_t T,
                          int64_t B) {
@@ -115,41 +100,6 @@ static void count_active(int64_t *nact, const int64_t *lengths, int64_t T,
             n--;
         nact[t] = n;
     }
-}
-
-/* Whether every valid row of x (T, B, I) is one-hot -- exactly one
- * element 1.0 and every other +0.0, bit for bit -- and if so
- * codes[t*B + b] = the column of its 1.  Then x.W of a row is row `code`
- * of W, with the value the GEMM gives (it adds only zero products to it),
- * and x^T.dgates adds dgates rows to rows of dW.  A -0.0 or a NaN anywhere,
- * or any other value, means a dense x, which fails on its first row.  The
- * test of a row compares bit patterns in one branch-free pass (vectorised
- * for float32). */
-static int SN_FN(one_hot_codes)(int32_t *codes, const real *x, int64_t I,
-                                const int64_t *nact, int64_t T, int64_t B) {
-    const real one = 1;
-    sn_bits one_b;
-    memcpy(&one_b, &one, sizeof one_b);
-    if (I > INT32_MAX)
-        return 0;
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t b = 0; b < nact[t]; b++) {
-            const real *row = x + (t * B + b) * I;
-            sn_bits ones = 0, other = 0;
-            for (int64_t p = 0; p < I; p++) {
-                sn_bits u;
-                memcpy(&u, row + p, sizeof u);
-                ones += u == one_b;
-                other |= (u != 0) & (u != one_b);
-            }
-            if (ones != 1 || other)
-                return 0;
-            int64_t at = 0;
-            while (row[at] != 1)
-                at++;
-            codes[t * B + b] = (int32_t)at;
-        }
-    return 1;
 }
 
 /* Zero rows b >= nact[t] of a (T, B, width) array. */
@@ -207,10 +157,10 @@ static void SN_FN(valid_rows_gemm_tn)(real *C, int64_t ldc, const real *A,
  * dgates), dU += h_prev^T . dgates with h_prev = h0 at time 0: one stacked
  * GEMM for the leading steps where every row is valid, one per ragged
  * step.  db is the GEMM of a row of ones, so it is summed in the same
- * order as the weights.  A one-hot x (codes) adds each dgates row to its
- * row of dW instead, in the order t, then b. */
+ * order as the weights.  Token codes add each dgates row to its row of dW
+ * instead, in the order t, then b. */
 static void SN_FN(weight_grads)(SN_FN(sn_rnn) *r, real *dW, real *db,
-                                real *dU, const int32_t *codes,
+                                real *dU, const int64_t *codes,
                                 const int64_t *nact, void *ws, int nt) {
     static const real one = 1;
     const int64_t T = r->T, B = r->B, I = r->I, H = r->H, G = r->G;
@@ -241,7 +191,7 @@ static void SN_FN(weight_grads)(SN_FN(sn_rnn) *r, real *dW, real *db,
     if (codes)
         for (int64_t t = 0; t < T; t++)
             for (int64_t b = 0; b < nact[t]; b++) {
-                real *restrict dst = dW + (int64_t)codes[t * B + b] * G;
+                real *restrict dst = dW + codes[t * B + b] * G;
                 const real *restrict src = r->dgates + (t * B + b) * G;
                 for (int64_t j = 0; j < G; j++)
                     dst[j] += src[j];
@@ -331,7 +281,7 @@ typedef struct {
     int barrier;     /* SPLIT_UNITS: synchronise every step */
     int step_x;      /* forward: x.W step by step, not all steps at once */
     const real *W;   /* forward: the input weights (I, G) */
-    const int32_t *codes;   /* a one-hot x's columns, or NULL */
+    const int64_t *codes;   /* token codes (T, B), or NULL */
 } SN_FN(loop);
 
 static inline int64_t time_of(const int64_t *lengths, int64_t b, int64_t s,
@@ -365,7 +315,7 @@ static void SN_FN(gather_panels)(real *Ap, const SN_FN(loop) *lp,
     }
 }
 
-/* x.W of a one-hot x for rows [r0, r0 + n) at step s, units [j0, j0 + w)
+/* x.W of token codes for rows [r0, r0 + n) at step s, units [j0, j0 + w)
  * of every gate: row `code` of W, into (add == 0) or added to (add == 1)
  * C's rows (row stride ldc, gate q at column q*gstride) -- where the GEMM
  * would have put or summed it. */
@@ -376,8 +326,8 @@ static void SN_FN(gather_x)(const SN_FN(loop) *lp, real *C, int64_t ldc,
     const int64_t B = r->B, H = r->H, G = r->G;
     for (int64_t i = 0; i < n; i++) {
         const int64_t b = r0 + i, t = time_of(lp->lengths, b, s, lp->reverse);
-        const real *src = lp->W + (int64_t)lp->codes[t * B + b] * G + j0;
-        for (int q = 0; q < lp->cell->ngates; q++) {
+        const real *src = lp->W + lp->codes[t * B + b] * G + j0;
+        for (int q = 0; q < lp->cell->info.n_gates; q++) {
             real *restrict dst = C + i * ldc + q * gstride;
             const real *restrict wq = src + q * H;
             if (add)
@@ -399,7 +349,7 @@ static void SN_FN(gate_gemm)(const SN_FN(loop) *lp, real *C, int64_t ldc,
                              int64_t lda2, const real *W2p, int64_t K2,
                              int64_t n, int64_t j0, int64_t w) {
     const int64_t H = lp->r->H;
-    const int ngates = lp->cell->ngates;
+    const int ngates = lp->cell->info.n_gates;
     if (!lp->barrier) {
         SN_FN(sn_gemm_packed2)(lp->u, C, ldc, A, lda, Wp, K, A2, lda2, W2p,
                                K2, 0, n, ngates * H);
@@ -422,7 +372,7 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
     SN_FN(sn_rnn) *r = lp->r;
     const int64_t B = r->B, H = r->H, I = r->I, G = r->G;
     const int64_t *lengths = lp->lengths;
-    const int ngates = cell->ngates, reverse = lp->reverse;
+    const int ngates = cell->info.n_gates, reverse = lp->reverse;
     const int64_t w = j1 - j0, cw = ngates * w;
     real *Ah = (real *)scratch;
     real *Ax = (real *)((char *)Ah + sn_round_up(sizeof(real) * (B + SN_MAX_MR) * H));
@@ -438,7 +388,7 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
          * for all steps at once: forwards the rows sit side by side at time
          * s and are read in place; in reverse they are gathered. */
         const int step_x = lp->step_x && n > 0;
-        const real *Ax_s = r->x + (s * B + r0) * I;
+        const real *Ax_s = r->x ? r->x + (s * B + r0) * I : NULL;
         int64_t ldx = I;
         if (step_x && reverse && !lp->codes) {
             SN_FN(gather_panels)(Ax, lp, r->x, NULL, I, 0, r0, n, s);
@@ -473,7 +423,7 @@ static void SN_FN(forward_span)(const SN_FN(loop) *lp, int64_t r0, int64_t r1,
         else
             SN_FN(gate_gemm)(lp, rg, cw, w, A, lda, lp->L->Up, H, NULL, 0,
                              NULL, 0, n, j0, w);
-        /* A one-hot x's rows of W, added as the tile would have summed
+        /* The codes' rows of W, added as the tile would have summed
          * them: (x.W + h_prev.U) is the same sum either way round. */
         if (summed && lp->codes)
             SN_FN(gather_x)(lp, rg, cw, w, r0, n, s, j0, w, 1);
@@ -507,7 +457,7 @@ static void SN_FN(backward_span)(const SN_FN(loop) *lp, int64_t r0,
     const SN_FN(sn_cell) *cell = lp->cell;
     SN_FN(sn_rnn) *r = lp->r;
     const int64_t B = r->B, H = r->H, G = r->G, *lengths = lp->lengths;
-    const int reverse = lp->reverse, ngates = cell->ngates;
+    const int reverse = lp->reverse, ngates = cell->info.n_gates;
     const int64_t w = j1 - j0;
     const real *UTp = lp->L->Up + j0 * G;   /* these units' columns */
     const real *dgr = cell->separate_h ? r->dgates_h : r->dgates;
@@ -542,20 +492,13 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
                             void *workspace, size_t workspace_size,
                             int n_threads) {
     const int64_t T = r->T, B = r->B, I = r->I, H = r->H, G = r->G;
-    int st = check(lengths, T, B, I, H);
-    if (st != SN_OK)
-        return st;
-    if (!r->h || !r->gates || !h_n || !r->x || !r->h0 || !W || !r->U ||
-        !r->b || !workspace || (cell->has_c && (!r->c || !r->c0 || !c_n)))
-        return SN_EARG;
     const int nt = sn_threads(n_threads);
-    if (workspace_size < SN_FN(sn_recur_workspace_size)(cell, T, B, I, H, nt))
-        return SN_EWORKSPACE;
+    (void)workspace_size;
 
     SN_FN(layout) L;
     SN_FN(carve)(&L, sn_align_ptr(workspace), cell, T, B, I, H, nt, 0);
     const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
-    const int mr = u->mr, nr = u->nr, ngates = cell->ngates;
+    const int mr = u->mr, nr = u->nr, ngates = cell->info.n_gates;
     const int64_t steps = lengths[0];
     count_active(L.nact, lengths, T, B);
 
@@ -579,12 +522,11 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     const sn_plan plan = plan_threads(steps, B, H, G, mr, nr, nt);
     const int step_x = B >= mr && (double)sizeof(real) * (I + H) * G <=
                                       0.75 * (double)sn_l2_bytes();
-    const int one_hot = SN_FN(one_hot_codes)(L.codes, r->x, I, L.nact, T, B);
-    if (!step_x && one_hot) {
+    if (!step_x && r->codes) {
         for (int64_t t = 0; t < T; t++)
             for (int64_t b = 0; b < L.nact[t]; b++)
                 memcpy(r->gates + (t * B + b) * G,
-                       W + (int64_t)L.codes[t * B + b] * G,
+                       W + r->codes[t * B + b] * G,
                        sizeof(real) * G);
     } else if (!step_x) {
         SN_FN(valid_rows_gemm)(r->gates, G, r->x, I, W, G, 0, G, I, L.nact,
@@ -595,12 +537,12 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
      * threads split the batch, each gate's columns apart when they split
      * units. */
     SN_FN(pack_gates)(L.Up, r->U, H, H, G, ngates, nr, plan.mode);
-    if (step_x && !one_hot)
+    if (step_x && !r->codes)
         SN_FN(pack_gates)(L.Wp, W, I, H, G, ngates, nr, plan.mode);
 
     const SN_FN(loop) lp = {cell, r, u, &L, lengths, reverse, steps,
                             plan.mode == SPLIT_UNITS, step_x, W,
-                            one_hot ? L.codes : NULL};
+                            r->codes};
     sn_team team;
     const int nteam = sn_team_begin(&team, plan.threads);
     if (plan.mode == SPLIT_UNITS)
@@ -627,7 +569,7 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     for (int64_t b = 0; b < B; b++) {
         int64_t t = reverse ? 0 : lengths[b] - 1;
         memcpy(h_n + b * H, r->h + (t * B + b) * H, sizeof(real) * H);
-        if (cell->has_c)
+        if (cell->info.has_c)
             memcpy(c_n + b * H, r->c + (t * B + b) * H, sizeof(real) * H);
     }
     return SN_OK;
@@ -641,17 +583,8 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
                              void *workspace, size_t workspace_size,
                              int n_threads) {
     const int64_t T = r->T, B = r->B, I = r->I, H = r->H, G = r->G;
-    int st = check(lengths, T, B, I, H);
-    if (st != SN_OK)
-        return st;
-    if (!dh0 || !dW || !dU || !db || !r->h || !r->gates || !r->x || !r->h0 ||
-        !W || !r->U || !workspace ||
-        (cell->has_c && (!dc0 || !r->c || !r->c0)) ||
-        (r->hn == NULL && cell->separate_h))
-        return SN_EARG;
     const int nt = sn_threads(n_threads);
-    if (workspace_size < SN_FN(sn_recur_workspace_size)(cell, T, B, I, H, nt))
-        return SN_EWORKSPACE;
+    (void)workspace_size;
 
     SN_FN(layout) L;
     SN_FN(carve)(&L, sn_align_ptr(workspace), cell, T, B, I, H, nt, 1);
@@ -667,7 +600,7 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
         memcpy(L.dh_carry, dh_n, sizeof(real) * B * H);
     else
         memset(L.dh_carry, 0, sizeof(real) * B * H);
-    if (cell->has_c) {
+    if (cell->info.has_c) {
         if (dc_n)
             memcpy(L.dc_carry, dc_n, sizeof(real) * B * H);
         else
@@ -701,7 +634,7 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     sn_team_end(&team);
 
     memcpy(dh0, L.dh_carry, sizeof(real) * B * H);
-    if (cell->has_c)
+    if (cell->info.has_c)
         memcpy(dc0, L.dc_carry, sizeof(real) * B * H);
     if (dx) {
         SN_FN(zero_padding)(dx, I, L.nact, T, B);
@@ -711,9 +644,8 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     /* dW, db and -- forwards, when it multiplies the same dgates -- dU in
      * one pass over dgates. */
     const int fuse_u = !reverse && !cell->separate_h;
-    const int one_hot = SN_FN(one_hot_codes)(L.codes, r->x, I, L.nact, T, B);
-    SN_FN(weight_grads)(r, dW, db, fuse_u ? dU : NULL,
-                        one_hot ? L.codes : NULL, L.nact, L.gemm_ws, nt);
+    SN_FN(weight_grads)(r, dW, db, fuse_u ? dU : NULL, r->codes, L.nact,
+                        L.gemm_ws, nt);
     if (!fuse_u) {
         const real *dgh = cell->separate_h ? L.dgates_h : L.dgates;
         SN_FN(valid_rows_gemm_tn)(dU, G, r->h, H, dgh, G, H, G,

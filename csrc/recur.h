@@ -17,6 +17,7 @@
 typedef struct {
     real *h, *c, *gates, *hn;        /* forward outputs (T, B, *) */
     const real *x, *h0, *c0;
+    const int64_t *codes;            /* token codes (T, B) instead of x */
     const real *U, *b, *p, *bh;
     const real *dh;                  /* upstream (T, B, H) or NULL */
     real *dgates;                    /* (T, B, G) input-side d pre-activation */
@@ -32,9 +33,10 @@ typedef struct {
 /* Where a forward row finds its input projection (forward_row's xin). */
 enum { SN_X_SUMMED = 0, SN_X_GATES = 1, SN_X_APART = 2 };
 
+/* A cell: its public description (seqnet.h), how the time loop must treat
+ * it, and its pointwise rows. */
 typedef struct {
-    int ngates;
-    int has_c;      /* LSTM: carries a cell state c */
+    sn_cell_info info;
     int direct_dh;  /* backward_row leaves a direct dh_prev term in dh_carry,
                        which the recurrent GEMM then adds to */
     int separate_h; /* recurrent-side gradients differ (GRU): dgates_h */
@@ -65,10 +67,12 @@ typedef struct {
                             const int64_t *lengths, int reverse);
 } SN_FN(sn_cell);
 
-/* The cells (lstm.c, gru.c, elman.c). */
+/* The cells (lstm.c, gru.c, elman.c), and the table of them by
+ * sn_cell_kind (layer.c): NULL for an unknown kind. */
 extern const SN_FN(sn_cell) SN_FN(sn_cell_lstm);
 extern const SN_FN(sn_cell) SN_FN(sn_cell_gru);
 extern const SN_FN(sn_cell) SN_FN(sn_cell_elman);
+const SN_FN(sn_cell) *SN_FN(sn_cell_of)(int kind);
 
 /* out[j] += sum over valid (t, b) of src[(t*B + b)*ld + j], j < width, in
  * the order t, then b: the same bits whatever the thread count. */
@@ -80,6 +84,9 @@ size_t SN_FN(sn_recur_workspace_size)(const SN_FN(sn_cell) *cell, int64_t T,
                                       int64_t B, int64_t I, int64_t H,
                                       int n_threads);
 
+/* The time loops behind sn_layer_forward/backward (layer.c), which has
+ * checked every argument: dimensions, lengths, codes, pointers and the
+ * workspace's size.  r->x or r->codes is the input. */
 int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
                             real *h_n, real *c_n, const real *W,
                             const int64_t *lengths, int reverse,

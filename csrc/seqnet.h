@@ -32,12 +32,10 @@
  *     OVERWRITTEN.  Optional pointers may be NULL where a comment says so.
  *   - Workspaces are owned by the caller and sized by the matching
  *     *_workspace_size function (bytes).  Kernels never allocate.
- *   - A one-hot x -- every valid row exactly one 1.0 and +0.0 elsewhere,
- *     as a character model's input -- is recognised: the forward gathers
- *     rows of W for x . W (the values the GEMM would give; rows of W that
- *     no input selects are never read) and the backward adds dgates rows
- *     to rows of dW (the same sums, rounded row by row rather than in
- *     GEMM blocks).  Any other value, -0.0 included, means a dense x.
+ *   - A layer's input is dense, x (T, B, I), or token codes, codes (T, B)
+ *     with every valid code in [0, I): x.W of a code is row `code` of W
+ *     (the values a one-hot row's GEMM would give, without reading the
+ *     other rows), and the backward adds dgates rows to rows of dW.
  *   - n_threads <= 0 means the OpenMP default.  Results are bit-identical
  *     for every thread count: threads only split disjoint outputs.
  *   - Return value: SN_OK or a negative error code; outputs are unspecified
@@ -59,19 +57,42 @@ enum sn_status {
     SN_ELENGTHS = -2,  /* lengths not in [1, T] or not non-increasing */
     SN_EARG = -3,      /* a required pointer is NULL or an enum is unknown */
     SN_EWORKSPACE = -4, /* workspace smaller than *_workspace_size */
-    SN_ELABEL = -5     /* a class label outside [0, K) */
+    SN_ELABEL = -5,    /* a class label outside [0, K) */
+    SN_ECODE = -6      /* a token code outside [0, I) */
 };
 
-enum sn_activation { SN_TANH = 0, SN_RELU = 1, SN_SOFTSIGN = 2 };
+/* Enumerations end with their count; sn_*_name gives each value's name
+ * (NULL past the end), so that no other language retypes them. */
+enum sn_activation { SN_TANH = 0, SN_RELU = 1, SN_SOFTSIGN = 2,
+                     SN_N_ACTIVATIONS = 3 };
+const char *sn_activation_name(int activation);
 
-enum sn_cell_kind { SN_CELL_LSTM = 0, SN_CELL_GRU = 1, SN_CELL_ELMAN = 2 };
+/* ---- recurrent cells (lstm.c, gru.c, elman.c; layer.c) ----
+ * What a cell kind is, read from its own table in its own file. */
+enum sn_cell_kind { SN_CELL_LSTM = 0, SN_CELL_GRU = 1, SN_CELL_ELMAN = 2,
+                    SN_N_CELLS = 3 };
+typedef struct {
+    const char *name;
+    int n_gates;      /* G = n_gates * H */
+    int has_c;        /* carries a cell state c: c, c0, c_n, dc0 */
+    int has_hn;       /* GRU: keeps hn = h_prev . U_n + bh for backward */
+    int has_bh;       /* GRU: a recurrent bias bh (H) */
+    int peepholes;    /* may take Graves peepholes p (3H) */
+    int activation;   /* reads sn_layer.activation (else tanh) */
+    int gates_in_h;   /* its gates are h itself: no gates array */
+} sn_cell_info;
+/* NULL for an unknown kind. */
+const sn_cell_info *sn_cell_info_of(int cell);
 
 /* Element-wise functions of sn_activate (act.c). */
 enum sn_function {
-    SN_FN_EXP = 0, SN_FN_SIGMOID = 1, SN_FN_TANH = 2, SN_FN_SOFTSIGN = 3
+    SN_FN_EXP = 0, SN_FN_SIGMOID = 1, SN_FN_TANH = 2, SN_FN_SOFTSIGN = 3,
+    SN_N_FUNCTIONS = 4
 };
+const char *sn_function_name(int kind);
 
-enum sn_isa { SN_ISA_REF = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2 };
+enum sn_isa { SN_ISA_REF = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2,
+              SN_N_ISAS = 3 };
 
 /* ---- configuration and CPU dispatch (cpu.c) ---- */
 
@@ -86,9 +107,10 @@ int sn_has_openmp(void);
 int sn_max_threads(void);
 /* Bytes of one core's level-2 cache (CPUID; 256 KiB when unknown). */
 size_t sn_l2_bytes(void);
-/* Parallel regions fall back to one thread while other processes hold the
- * cores (team.c); 0 turns that off, so that thread-count tests really run
- * the threads they ask for.  On by default. */
+/* Opt in (1) to parallel regions that fall back to one thread for a while
+ * after a thread of theirs finished late, as when other processes hold
+ * the cores (team.c).  Off by default; SEQNET_ADAPTIVE_THREADS=1 in the
+ * environment turns it on at load. */
 void sn_set_adaptive_threads(int on);
 
 /* ---- GEMM (gemm.c) ----
@@ -108,102 +130,74 @@ int sn_gemm_f64(double *C, int64_t ldc,
                 int64_t M, int64_t N, int64_t K,
                 void *workspace, size_t workspace_size, int n_threads);
 
-#define SN_DECLARE_CELLS(R, S)                                                 \
-/* LSTM (lstm.c).                                                              \
- * forward: h, c (T, B, H) and gates (T, B, 4H, post-activation i f g o)       \
- *   written, zero past each length; h_n, c_n (B, H) written.  keep_gates 0    \
- *   (inference: no backward pass follows) leaves gates (GRU: gates and hn)    \
- *   unspecified, and the forward may then skip writing them.                  \
- *   x (T, B, I), h0, c0 (B, H), W (I, 4H), U (H, 4H), b (4H), p (3H) or NULL. \
- * backward: dx (T, B, I) or NULL, dh0, dc0 (B, H) written; dW, dU, db, dp     \
- *   (dp only with peepholes) accumulated.  dh (T, B, H) upstream gradient of  \
- *   every output or NULL (zero), dh_n, dc_n (B, H) of the final state or      \
- *   NULL.  h, c, gates as the forward wrote them. */                          \
-size_t sn_lstm_workspace_size_##S(int64_t T, int64_t B, int64_t I,             \
-                                  int64_t H, int n_threads);                   \
-int sn_lstm_forward_##S(R *h, R *c, R *gates, R *h_n, R *c_n,                  \
-                        const R *x, const R *h0, const R *c0,                  \
-                        const R *W, const R *U, const R *b, const R *p,        \
-                        const int64_t *lengths, int64_t T, int64_t B,          \
-                        int64_t I, int64_t H, int reverse, int keep_gates,     \
-                        void *workspace, size_t workspace_size, int n_threads);\
-int sn_lstm_backward_##S(R *dx, R *dh0, R *dc0,                                \
-                         R *dW, R *dU, R *db, R *dp,                           \
-                         const R *dh, const R *dh_n, const R *dc_n,            \
-                         const R *x, const R *h0, const R *c0,                 \
-                         const R *W, const R *U, const R *p,                   \
-                         const R *h, const R *c, const R *gates,               \
-                         const int64_t *lengths, int64_t T, int64_t B,         \
-                         int64_t I, int64_t H, int reverse,                    \
-                         void *workspace, size_t workspace_size,               \
-                         int n_threads);                                       \
-/* GRU (gru.c).                                                                \
- * forward: h (T, B, H), gates (T, B, 3H, post-activation r z n) and hn        \
- *   (T, B, H) = h_prev . U_n + bh written, zero past each length; h_n (B, H). \
- *   W (I, 3H), U (H, 3H), b (3H) input-side bias, bh (H) recurrent n bias.    \
- * backward: dx or NULL, dh0 written; dW, dU, db, dbh accumulated. */          \
-size_t sn_gru_workspace_size_##S(int64_t T, int64_t B, int64_t I,              \
-                                 int64_t H, int n_threads);                    \
-int sn_gru_forward_##S(R *h, R *gates, R *hn, R *h_n,                          \
-                       const R *x, const R *h0,                                \
-                       const R *W, const R *U, const R *b, const R *bh,        \
-                       const int64_t *lengths, int64_t T, int64_t B,           \
-                       int64_t I, int64_t H, int reverse, int keep_gates,      \
-                       void *workspace, size_t workspace_size, int n_threads); \
-int sn_gru_backward_##S(R *dx, R *dh0, R *dW, R *dU, R *db, R *dbh,            \
-                        const R *dh, const R *dh_n,                            \
-                        const R *x, const R *h0, const R *W, const R *U,       \
-                        const R *h, const R *gates, const R *hn,               \
-                        const int64_t *lengths, int64_t T, int64_t B,          \
-                        int64_t I, int64_t H, int reverse,                     \
-                        void *workspace, size_t workspace_size, int n_threads);\
-/* Elman (elman.c).                                                            \
- * forward: h (T, B, H) written, zero past each length; h_n (B, H).            \
- *   W (I, H), U (H, H), b (H); activation an sn_activation.                   \
- * backward: dx or NULL, dh0 written; dW, dU, db accumulated. */               \
-size_t sn_elman_workspace_size_##S(int64_t T, int64_t B, int64_t I,            \
-                                   int64_t H, int n_threads);                  \
-int sn_elman_forward_##S(R *h, R *h_n,                                         \
-                         const R *x, const R *h0,                              \
-                         const R *W, const R *U, const R *b,                   \
-                         const int64_t *lengths, int64_t T, int64_t B,         \
-                         int64_t I, int64_t H, int activation, int reverse,    \
-                         void *workspace, size_t workspace_size,               \
-                         int n_threads);                                       \
-int sn_elman_backward_##S(R *dx, R *dh0, R *dW, R *dU, R *db,                  \
-                          const R *dh, const R *dh_n,                          \
-                          const R *x, const R *h0, const R *W, const R *U,     \
-                          const R *h,                                          \
-                          const int64_t *lengths, int64_t T, int64_t B,        \
-                          int64_t I, int64_t H, int activation, int reverse,   \
-                          void *workspace, size_t workspace_size,              \
-                          int n_threads);
+/* One recurrent layer: its cell, its parameters and their sizes.  The
+ * arrays are of the entry point's real type (float for _f32, double for
+ * _f64): W (I, G), U (H, G), b (G); p (3H) peepholes or NULL (cells with
+ * info->peepholes); bh (H) for cells with info->has_bh, else NULL.
+ * activation is an sn_activation, read by cells with info->activation. */
+typedef struct {
+    int cell, activation;
+    int64_t I, H;
+    const void *W, *U, *b, *p, *bh;
+} sn_layer;
+
+/* What a layer's forward writes and its backward reads (the tape), arrays
+ * of the entry point's real type, NULL where the cell has none:
+ * h (T, B, H); c (T, B, H) with has_c; gates (T, B, G) post-activation,
+ * unless gates_in_h; hn (T, B, H) with has_hn; h_n, c_n (B, H) the final
+ * states (c_n with has_c). */
+typedef struct {
+    void *h, *c, *gates, *hn, *h_n, *c_n;
+} sn_tape;
+
+/* A layer's parameter gradients, shaped as its parameters. */
+typedef struct {
+    void *W, *U, *b, *p, *bh;
+} sn_layer_grads;
+
+#define SN_DECLARE_LAYER(R, S)                                                 \
+/* forward: the tape written (zero past each length; keep 0 -- inference,   \
+ *   no backward to follow -- leaves gates and hn unspecified, and the       \
+ *   forward may skip writing them).  Input x (T, B, I), or codes (T, B)     \
+ *   with x NULL; h0, c0 (B, H) the initial states (c0 with has_c).         \
+ * backward: dx (T, B, I) or NULL (always NULL with codes), dh0, dc0 (B, H)  \
+ *   written; the gradients accumulated.  dh (T, B, H) upstream gradient of  \
+ *   every output or NULL (zero), dh_n, dc_n (B, H) of the final states or   \
+ *   NULL; the tape as the forward wrote it. */                              \
+size_t sn_layer_workspace_size_##S(const sn_layer *layer, int64_t T,          \
+                                   int64_t B, int n_threads);                 \
+int sn_layer_forward_##S(const sn_tape *tape, const sn_layer *layer,          \
+                         const R *x, const int64_t *codes, const R *h0,       \
+                         const R *c0, const int64_t *lengths, int64_t T,      \
+                         int64_t B, int reverse, int keep, void *workspace,   \
+                         size_t workspace_size, int n_threads);              \
+int sn_layer_backward_##S(R *dx, R *dh0, R *dc0, const sn_layer_grads *grads, \
+                          const R *dh, const R *dh_n, const R *dc_n,          \
+                          const sn_layer *layer, const R *x,                  \
+                          const int64_t *codes, const R *h0, const R *c0,     \
+                          const sn_tape *tape, const int64_t *lengths,        \
+                          int64_t T, int64_t B, int reverse, void *workspace, \
+                          size_t workspace_size, int n_threads);
 
 #define SN_DECLARE_STACK(R, S)                                                 \
 /* Stateful stepping (stack.c): one step of a stack of unidirectional      \
- * layers for B independent streams, and character generation.              \
- * A layer: cell an sn_cell_kind; W (I, G), U (H, G), b (G); p (3H) LSTM     \
- * peepholes or NULL; bh (H) GRU; activation for Elman.                      \
+ * layers for B independent streams, and generation.                       \
  * Layer l's state is columns [off_l, off_l + H_l) of h and c, (B, sum H):  \
- * read, then overwritten with the state after the step (c only for LSTM).  \
- * stack_step: x (B, I_0) in; top (B, H_last) written.                       \
- * generate: layer 0 reads one-hot codes (I_0 = K); the dense head V (H_last,\
- * K), cb (K) gives the next code's distribution softmax(z / temperature)   \
+ * read, then overwritten with the state after the step (c only for cells  \
+ * with has_c).  stack_step: x (B, I_0), or codes (B) with x NULL, in; top \
+ * (B, H_last) written.                                                     \
+ * generate: layer 0 reads codes (I_0 = K); the dense head V (H_last, K),  \
+ * cb (K) gives the next code's distribution softmax(z / temperature)      \
  * (temperature <= 0: argmax).  The n_prime codes of prime are fed first,   \
  * then n codes are drawn into out, each fed back as the next input; the    \
  * first drawn code follows the last prime code, or `start` without one.    \
  * Draw i uses sn_uniform(seed, stream, i).  B = 1. */                      \
-typedef struct {                                                               \
-    int cell, activation;                                                      \
-    int64_t I, H;                                                              \
-    const R *W, *U, *b, *p, *bh;                                               \
-} sn_layer_##S;                                                                \
-size_t sn_stack_workspace_size_##S(const sn_layer_##S *layers, int n_layers,   \
+size_t sn_stack_workspace_size_##S(const sn_layer *layers, int n_layers,      \
                                    int64_t B, int64_t K);                      \
-int sn_stack_step_##S(R *top, R *h, R *c, const R *x,                          \
-                      const sn_layer_##S *layers, int n_layers, int64_t B,     \
-                      void *workspace, size_t workspace_size);                 \
-int sn_generate_##S(int64_t *out, R *h, R *c, const sn_layer_##S *layers,      \
+int sn_stack_step_##S(R *top, R *h, R *c, const R *x, const int64_t *codes,   \
+                      const sn_layer *layers, int n_layers, int64_t B,        \
+                      void *workspace, size_t workspace_size);                \
+int sn_generate_##S(int64_t *out, R *h, R *c, const sn_layer *layers,         \
                     int n_layers, const R *V, const R *cb, int64_t K,          \
                     const int64_t *prime, int64_t n_prime, int64_t start,      \
                     int64_t n, double temperature, uint64_t seed,              \
@@ -253,8 +247,9 @@ int sn_all_finite_##S(int *finite, const R *x, int64_t n);
 
 enum sn_optimizer {
     SN_SGD = 0, SN_MOMENTUM = 1, SN_NESTEROV = 2,
-    SN_ADAGRAD = 3, SN_RMSPROP = 4, SN_ADAM = 5
+    SN_ADAGRAD = 3, SN_RMSPROP = 4, SN_ADAM = 5, SN_N_OPTIMIZERS = 6
 };
+const char *sn_optimizer_name(int optimizer);
 
 typedef struct {
     int kind;                 /* an sn_optimizer */
@@ -270,8 +265,8 @@ typedef struct {
 /* A uniform double in [0, 1) from a counter-based generator (random.c). */
 double sn_uniform(uint64_t seed, uint64_t stream, uint64_t i);
 
-SN_DECLARE_CELLS(float, f32)
-SN_DECLARE_CELLS(double, f64)
+SN_DECLARE_LAYER(float, f32)
+SN_DECLARE_LAYER(double, f64)
 SN_DECLARE_STACK(float, f32)
 SN_DECLARE_STACK(double, f64)
 SN_DECLARE_TRAINING(float, f32)

@@ -16,10 +16,25 @@
  * team that runs clean.  Results never depend on the team size (threads
  * only split disjoint outputs), so this changes speed, never bits.
  */
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include "seqnet.h"
 #include "team.h"
 
-static int adaptive = 1;
+/* Off unless asked for: the back-off is state shared by every call in the
+ * process and driven by the wall clock, so a result's speed (never its
+ * bits) would depend on what ran before it.  -1: not yet read from
+ * SEQNET_ADAPTIVE_THREADS. */
+static int adaptive = -1;
+
+static int adaptive_on(void) {
+    if (adaptive < 0) {
+        const char *env = getenv("SEQNET_ADAPTIVE_THREADS");
+        adaptive = env != NULL && strcmp(env, "1") == 0;
+    }
+    return adaptive;
+}
 
 /* The back-off: single-thread regions until `until`, for spans of `len`
  * (both in ns; relaxed atomics, as racing updates are harmless). */
@@ -35,9 +50,9 @@ static atomic_llong backoff_until, backoff_len;
 #endif
 
 /* A late thread this much (seconds) and half the first thread's busy time
- * behind marks contention.  A thread woken from sleep by the OpenMP
- * runtime starts 0.1-0.3 ms late on a quiet machine (seen here): 1 ms stays
- * clear of that and well under the time slice that a busy core costs. */
+ * behind marks contention: 1 ms stays clear of the wake-up delay of a
+ * sleeping OpenMP thread on a quiet machine (a fraction of a millisecond)
+ * and well under the scheduler time slice that a busy core costs. */
 #define SN_LATE_SECONDS 1e-3
 /* The shortest and longest single-thread span, in ns. */
 #define SN_BACKOFF_MIN 10000000LL
@@ -65,7 +80,7 @@ int sn_team_begin(sn_team *team, int want) {
     team->size = 1;
     if (want <= 1)
         return 1;
-    if (adaptive && now_ns() < LOAD(backoff_until))
+    if (adaptive_on() && now_ns() < LOAD(backoff_until))
         return 1;
     team->size = want < SN_TEAM_MAX ? want : SN_TEAM_MAX;
     team->start = sn_now();
@@ -82,7 +97,7 @@ void sn_team_finish(sn_team *team, int tid) {
 }
 
 void sn_team_end(const sn_team *team) {
-    if (team->size <= 1)
+    if (team->size <= 1 || !adaptive_on())
         return;
     double first = team->finish[0], last = team->finish[0];
     for (int i = 1; i < team->size; i++) {

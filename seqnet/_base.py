@@ -62,6 +62,12 @@ def _n_threads(n_jobs):
     return int(n_jobs)
 
 
+def _resolve_threads(n_threads):
+    """A thread count the kernels and their workspaces agree on: 0 (the
+    OpenMP default) read once, here, rather than by every call."""
+    return n_threads if n_threads > 0 else _kernels.max_threads()
+
+
 def _all_or_nothing(fit):
     """Make a fit method leave the estimator as it was when it raises or is
     interrupted (Ctrl-C): a half-done fit never leaves a model that looks
@@ -71,29 +77,42 @@ def _all_or_nothing(fit):
     see ``_stop_if_diverged``."""
     @functools.wraps(fit)
     def wrapper(self, *args, **kwargs):
-        state = dict(self.__dict__)
-        # What fit changes in place rather than replaces: the weights of a
-        # continued network, the optimiser state, the curves.
-        net = state.get("_net")
-        params = None if net is None else net.params.copy()
-        contents = {k: v.copy() for k, v in state.items()
-                    if isinstance(v, (list, np.ndarray))}
+        me = threading.get_ident()
+        if self.__dict__.setdefault("_fitting", me) != me:
+            raise RuntimeError(
+                f"this {type(self).__name__} is being fitted in another "
+                "thread: fit a clone (sklearn.base.clone) in each thread")
         try:
-            return fit(self, *args, **kwargs)
-        except FloatingPointError:
-            raise
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(state)
-            for k, v in contents.items():
-                if isinstance(v, list):
-                    state[k][:] = v
-                elif state[k].flags.writeable:   # else it was not changed
-                    state[k][...] = v
-            if params is not None and net.params.flags.writeable:
-                net.params[...] = params
-            raise
+            return _restore_on_failure(fit, self, args, kwargs)
+        finally:
+            self.__dict__.pop("_fitting", None)
     return wrapper
+
+
+def _restore_on_failure(fit, self, args, kwargs):
+    """``fit(self, ...)``, leaving ``self`` as it was if it raises."""
+    state = dict(self.__dict__)
+    # What fit changes in place rather than replaces: the weights of a
+    # continued network, the optimiser state, the curves.
+    net = state.get("_net")
+    params = None if net is None else net.params.copy()
+    contents = {k: v.copy() for k, v in state.items()
+                if isinstance(v, (list, np.ndarray))}
+    try:
+        return fit(self, *args, **kwargs)
+    except FloatingPointError:
+        raise
+    except BaseException:
+        self.__dict__.clear()
+        self.__dict__.update(state)
+        for k, v in contents.items():
+            if isinstance(v, list):
+                state[k][:] = v
+            elif state[k].flags.writeable:   # else it was not changed
+                state[k][...] = v
+        if params is not None and net.params.flags.writeable:
+            net.params[...] = params
+        raise
 
 
 # The order of a batch of one sequence; read-only, as every such batch
@@ -113,6 +132,42 @@ def _pad(seqs, idx, buffers):
         return x, seqs.lengths[i:i + 1], _ORDER_OF_ONE
     need = int(seqs.lengths[idx].max()) * len(idx) * seqs.n_features
     return pad_batch(seqs, idx, out=buffers.get("x", (need,)))
+
+
+class _SequenceData:
+    """Training data of the sequence estimators: the checked sequences, the
+    encoded targets, the sample weights, and which sequences train and
+    which are held out for validation (None: none)."""
+
+    def __init__(self, seqs, targets, weights, train, validation=None):
+        self.seqs, self.targets, self.weights = seqs, targets, weights
+        self.train, self.validation = train, validation
+
+    def largest_batch(self, est):
+        """(T, B) of the largest batch the loop will make."""
+        T = int(self.seqs.lengths[self.train].max())
+        if est._per_step and est.tbptt_length:
+            T = min(T, est.tbptt_length)
+        return T, min(est.batch_size, len(self.train))
+
+
+class _Run:
+    """The scratch one fit or predict call works in: the thread count,
+    resolved once; the calling thread's buffers; one workspace sized once
+    for the call's largest batch (T, B) and every kernel it calls; and, for
+    training, the gradient buffer with its views and layer descriptors."""
+
+    def __init__(self, est, T, B, train, n_threads=None):
+        net = est._net
+        self.n_threads = _resolve_threads(
+            _n_threads(est.n_jobs) if n_threads is None else n_threads)
+        self.buffers = est._buffers()
+        self.workspace = self.buffers.workspace(max(
+            net.workspace_size(T, B, self.n_threads),
+            _kernels.gemm_workspace_size(self.n_threads)))
+        if train:
+            self.grads = aligned_zeros(net.params.size, net.dtype)
+            self.gviews, self.glayers = net.gradient_layers(self.grads)
 
 
 class BaseSequenceEstimator(BaseEstimator):
@@ -212,25 +267,23 @@ class BaseSequenceEstimator(BaseEstimator):
     # "softmax_xent" or "linear_mse" (one signature).
     _head_kernel = None
 
-    def _head_loss(self, feats, tgt, w, d_feats, g, buffers, n_threads):
+    def _head_loss(self, run, feats, tgt, w, d_feats):
         """Loss kernel over the features: returns the weighted loss sum,
-        writes d_feats and accumulates the head's gradients into g."""
-        net = self._net
-        grad = buffers.get("head_grad", (feats.shape[0], net.n_outputs))
+        writes d_feats (when given) and accumulates the head's gradients
+        into the run's."""
+        net, g = self._net, run.gviews
+        grad = run.buffers.get("head_grad", (feats.shape[0], net.n_outputs))
         return getattr(_kernels, self._head_kernel)(
             grad, d_feats, g["output.V"], g["output.c"], feats,
             net.views["output.V"], net.views["output.c"], tgt, w,
-            buffers.workspace(_kernels.gemm_workspace_size(n_threads)),
-            n_threads)
+            run.workspace, run.n_threads)
 
-    def _head_predict(self, feats, out, buffers, n_threads):
+    def _head_predict(self, feats, out, workspace, n_threads):
         """The head's outputs (probabilities or values) into ``out``."""
         net = self._net
         getattr(_kernels, self._head_kernel)(
             out, None, None, None, feats, net.views["output.V"],
-            net.views["output.c"], None, None,
-            buffers.workspace(_kernels.gemm_workspace_size(n_threads)),
-            n_threads)
+            net.views["output.c"], None, None, workspace, n_threads)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -253,8 +306,14 @@ class BaseSequenceEstimator(BaseEstimator):
         return seqs
 
     def _check_fitted(self):
-        """``check_is_fitted(self, "_net")``, without its 5 us of tag
-        look-ups when the model is fitted."""
+        """``check_is_fitted(self, "_net")`` (without its tag look-ups when
+        the model is fitted), and not while another thread fits it: the
+        model would change under the prediction."""
+        fitting = self.__dict__.get("_fitting")
+        if fitting is not None and fitting != threading.get_ident():
+            raise RuntimeError(
+                f"this {type(self).__name__} is being fitted in another "
+                "thread; predict once that fit has returned")
         if "_net" not in self.__dict__:
             check_is_fitted(self, "_net")
 
@@ -298,25 +357,20 @@ class BaseSequenceEstimator(BaseEstimator):
                     clip_norm=float(self.clip_norm or 0.0))
 
     # ------------------------------------------------------------ training
+    # One loop for every estimator: _fit checks the data (_training_data),
+    # starts or continues the network, and runs epochs (_train_epoch) with
+    # validation (_validate), divergence handling, early stopping with
+    # restore, verbose lines and the convergence warning.  Estimators
+    # differ in their data, batching, head and scoring.
 
     @_all_or_nothing
-    def _fit(self, X, y, sample_weight=None, incremental=False,
-             classes=None):
+    def _fit(self, X, y=None, sample_weight=None, incremental=False,
+             classes=None, max_time=None):
         self._validate_params()
-        if (self.tbptt_length is not None and self.bidirectional
-                and self._per_step):
-            raise ValueError("tbptt_length needs a unidirectional network: "
-                             "a backward direction cannot carry its state "
-                             "across chunks")
+        self._check_config()
         first = not (incremental or self.warm_start) or \
-            not hasattr(self, "_net")
-        if first:
-            seqs = self._check_X(X, reset=True)
-            self._classes_arg = classes
-        else:
-            seqs = self._check_X(X, reset=False)
-        targets = self._encode_targets(y, seqs, fitting=first)
-        weights = self._sample_weights(sample_weight, seqs, targets)
+            "_net" not in self.__dict__
+        data = self._training_data(X, y, sample_weight, first, classes)
         rng = check_random_state(self.random_state)
         if first:
             self._net = self._new_network()
@@ -329,41 +383,44 @@ class BaseSequenceEstimator(BaseEstimator):
             self.n_iter_ = 0
             self._state_version = _STATE_VERSION
         self._start_training(rng, reset_optimizer=first or not incremental)
-
-        train_idx = np.arange(len(seqs))
-        val_idx = None
         if self.early_stopping and not incremental:
-            train_idx, val_idx = self._split_validation(seqs, targets, rng)
+            data = self._hold_out(data, rng)
+        run = self._new_run(data, train=True)
+        self._train_loop(data, run, rng, incremental, max_time)
+        return self
 
+    def _train_loop(self, data, run, rng, incremental, max_time):
         epochs = 1 if incremental else self.max_epochs
         best_loss, best_params, stall = np.inf, None, 0
-        n_threads = _n_threads(self.n_jobs)
         start = time.perf_counter()
+        deadline = None if max_time is None else start + max_time
         converged = incremental
-        for epoch in range(epochs):
+        for _ in range(epochs):
             before = self._epoch_start()
-            loss = self._train_epoch(seqs, targets, weights, train_idx, rng,
-                                     n_threads)
+            loss, note = self._train_epoch(data, run, rng, deadline)
             self._stop_if_diverged(loss, before)
             self.n_iter_ += 1
             self.loss_curve_.append(loss)
             line = f"epoch {self.n_iter_}: loss {loss:.5f}"
-            if val_idx is not None:
-                v_loss, v_score = self._evaluate(seqs, targets, val_idx,
-                                                 n_threads)
+            monitored = loss
+            if data.validation is not None:
+                v_loss, v_score = self._validate(data, run.n_threads)
                 self.validation_loss_curve_.append(v_loss)
                 self.validation_scores_.append(v_score)
                 line += f", validation loss {v_loss:.5f} score {v_score:.4f}"
                 monitored = v_loss
-            else:
-                monitored = loss
             if self.verbose:
-                print(f"{line} ({time.perf_counter() - start:.1f}s)")
+                elapsed = time.perf_counter() - start
+                print(f"{line} ({note + ', ' if note else ''}"
+                      f"{elapsed:.1f}s)", flush=True)
+            if deadline is not None and time.perf_counter() >= deadline:
+                converged = True    # the budget asked for is spent
+                break
             if incremental:
                 continue
             if monitored < best_loss - self.tol:
                 best_loss, stall = monitored, 0
-                if val_idx is not None:
+                if data.validation is not None:
                     best_params = self._net.params.copy()
                     self.best_validation_score_ = self.validation_scores_[-1]
             else:
@@ -377,18 +434,42 @@ class BaseSequenceEstimator(BaseEstimator):
             warnings.warn(f"{type(self).__name__} stopped after max_epochs="
                           f"{self.max_epochs} epochs without converging.",
                           ConvergenceWarning)
-        return self
+
+    def _check_config(self):
+        """Parameter combinations the constraints cannot express."""
+        if (self.tbptt_length is not None and self.bidirectional
+                and self._per_step):
+            raise ValueError("tbptt_length needs a unidirectional network: "
+                             "a backward direction cannot carry its state "
+                             "across chunks")
+
+    def _training_data(self, X, y, sample_weight, first, classes):
+        """The checked training data (a ``_SequenceData``); on the first
+        fit, also what it fixes: n_features_in_, classes_ ..."""
+        if first:
+            seqs = self._check_X(X, reset=True)
+            self._classes_arg = classes
+        else:
+            seqs = self._check_X(X, reset=False)
+        targets = self._encode_targets(y, seqs, fitting=first)
+        weights = self._sample_weights(sample_weight, seqs, targets)
+        return _SequenceData(seqs, targets, weights, np.arange(len(seqs)))
+
+    def _new_run(self, data, train):
+        """The scratch of one fit (or predict) call, its workspace sized
+        for the largest batch the data makes."""
+        T, B = data.largest_batch(self)
+        return _Run(self, T, B, train)
 
     def _start_training(self, rng, reset_optimizer):
-        """The buffers every fit trains with: the optimiser state (zeroed
-        when ``reset_optimizer``, else continued), the gradient and the
-        dropout seed, drawn from ``rng``."""
+        """The optimiser state every fit trains with (zeroed when
+        ``reset_optimizer``, else continued) and the dropout seed, drawn
+        from ``rng``."""
         if reset_optimizer:
             self._opt_state = aligned_zeros(2 * self._net.params.size,
                                             self._net.dtype)
             self._n_updates = 0
         self._check_writeable()
-        self._grads = aligned_zeros(self._net.params.size, self._net.dtype)
         self._seed = int(rng.randint(2**31))
 
     def _check_writeable(self):
@@ -426,10 +507,11 @@ class BaseSequenceEstimator(BaseEstimator):
                 "the weights of the previous epoch were kept. Lower "
                 "learning_rate or set clip_norm.")
 
-    def _split_validation(self, seqs, targets, rng):
+    def _hold_out(self, data, rng):
+        """The data with ``validation_fraction`` of it held out."""
         from sklearn.model_selection import train_test_split
-        idx = np.arange(len(seqs))
-        stratify = self._stratify_labels(targets)
+        idx = np.arange(len(data.seqs))
+        stratify = self._stratify_labels(data.targets)
         try:
             train, val = train_test_split(
                 idx, test_size=self.validation_fraction, stratify=stratify,
@@ -441,8 +523,9 @@ class BaseSequenceEstimator(BaseEstimator):
                 random_state=rng.randint(2**31))
         if len(train) == 0 or len(val) == 0:
             raise ValueError("validation_fraction leaves no training or no "
-                             f"validation sequences out of {len(seqs)}")
-        return np.sort(train), np.sort(val)
+                             f"validation sequences out of {len(idx)}")
+        return _SequenceData(data.seqs, data.targets, data.weights,
+                             np.sort(train), np.sort(val))
 
     def _stratify_labels(self, targets):
         return None
@@ -466,29 +549,31 @@ class BaseSequenceEstimator(BaseEstimator):
         for start in range(0, len(idx), self.batch_size):
             yield idx[start:start + self.batch_size]
 
-    def _train_epoch(self, seqs, targets, weights, train_idx, rng,
-                     n_threads):
-        buffers = self._buffers()
+    def _train_epoch(self, data, run, rng, deadline):
+        """One pass over the training data, an update per batch (or
+        truncated-BPTT chunk); returns the epoch's mean loss and a note
+        for the verbose line."""
+        seqs, targets, weights = data.seqs, data.targets, data.weights
         total, count = 0.0, 0.0
-        for batch in self._batches(train_idx, rng):
-            x, lengths, order = _pad(seqs, batch, buffers)
+        for batch in self._batches(data.train, rng):
+            x, lengths, order = _pad(seqs, batch, run.buffers)
             idx = batch[order]
             tgt = self._batch_targets(targets, idx, order, lengths)
             w = self._row_weights(weights, idx, lengths, tgt)
             if not w.sum() > 0:
                 continue  # nothing to learn from (all weights zero)
             if self._per_step and self.tbptt_length:
-                loss_sum, norm = self._step_tbptt(x, lengths, tgt, w,
-                                                  buffers, n_threads)
+                loss_sum, norm, _ = self._step_tbptt(run, x, lengths, tgt, w)
             else:
-                loss, norm = self._step(x, lengths, tgt, w, buffers,
-                                        n_threads)
+                loss, norm, _ = self._step(run, x, lengths, tgt, w)
                 loss_sum = loss * norm
             total += loss_sum
             count += norm
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
         if count == 0:
             raise ValueError("every training sequence has sample weight zero")
-        return total / count
+        return total / count, ""
 
     def _row_weights(self, weights, idx, lengths, tgt):
         """Loss weight of every row the head sees: sample weight times class
@@ -502,10 +587,9 @@ class BaseSequenceEstimator(BaseEstimator):
     def _class_weights_for(self, tgt):
         return 1.0
 
-    def _step(self, x, lengths, tgt, w, buffers, n_threads,
-              initial=None):
+    def _step(self, run, x, lengths, tgt, w, initial=None):
         """One forward, loss, backward and update; returns the batch's mean
-        loss and its weight in the epoch mean."""
+        loss, its weight in the epoch mean and the forward's trace."""
         net = self._net
         self._n_updates += 1
         # The loss is the weighted mean over the batch's sequences (or valid
@@ -514,42 +598,40 @@ class BaseSequenceEstimator(BaseEstimator):
         # (A truncated-BPTT chunk may weigh zero; it still carries the state.)
         norm = float(w.sum(dtype=np.float64))
         w_norm = (w / norm if norm > 0 else w).astype(net.dtype)
-        out, fin = net.forward(x, lengths, buffers, n_threads,
-                               dropout=self.dropout, seed=self._seed,
-                               stream=self._n_updates, initial=initial,
-                               train=True)
-        self._grads.fill(0)
-        g = net._carve(self._grads)
+        out, fin, trace = net.forward(
+            x, lengths, run.buffers, run.workspace, run.n_threads,
+            dropout=self.dropout, seed=self._seed, stream=self._n_updates,
+            initial=initial, train=True)
+        run.grads.fill(0)
         feats = out.reshape(-1, out.shape[-1]) if self._per_step else fin
-        d_feats = buffers.get("d_feats", feats.shape)
-        loss = self._head_loss(feats, tgt, w_norm, d_feats, g, buffers,
-                               n_threads)
+        d_feats = run.buffers.get("d_feats", feats.shape)
+        loss = self._head_loss(run, feats, tgt, w_norm, d_feats)
         if self._per_step:
-            net.backward(d_feats.reshape(out.shape), None, lengths,
-                         g, buffers, n_threads,
-                         dropout=self.dropout, seed=self._seed,
-                         stream=self._n_updates)
+            d_out, d_final = d_feats.reshape(out.shape), None
         else:
-            net.backward(None, d_feats, lengths, g, buffers,
-                         n_threads, dropout=self.dropout, seed=self._seed,
-                         stream=self._n_updates)
-        _kernels.optim_step(net.params, self._grads, self._opt_state,
+            d_out, d_final = None, d_feats
+        net.backward(trace, d_out, d_final, lengths, run.glayers,
+                     run.buffers, run.workspace, run.n_threads,
+                     dropout=self.dropout, seed=self._seed,
+                     stream=self._n_updates)
+        _kernels.optim_step(net.params, run.grads, self._opt_state,
                             net.decay, step=self._n_updates,
-                            n_threads=n_threads,
+                            n_threads=run.n_threads,
                             **self._optimizer_config())
-        return loss, norm
+        return loss, norm, trace
 
-    def _step_tbptt(self, x, lengths, tgt, w, buffers, n_threads):
+    def _step_tbptt(self, run, x, lengths, tgt, w, initial=None):
         """Truncated BPTT: chunks of tbptt_length steps, one update each,
-        the state carried (without gradient) from chunk to chunk.  Returns
-        the batch's weighted loss sum and weight (a single chunk adds up
-        exactly as ``_step`` does, so tbptt_length >= T changes nothing)."""
-        T, B, F = x.shape
+        the state carried (without gradient) from chunk to chunk, starting
+        from ``initial`` (None: zero).  Returns the batch's weighted loss
+        sum and weight (a single chunk adds up exactly as ``_step`` does, so
+        tbptt_length >= T changes nothing) and the last chunk's trace."""
+        T, B = x.shape[:2]
         L = self.tbptt_length
         n_out = tgt.shape[1:] if tgt.ndim > 1 else ()
         tgt = tgt.reshape((T, B) + n_out)
         w = w.reshape(T, B)
-        total, count, carried = 0.0, 0.0, None
+        total, count, carried, trace = 0.0, 0.0, initial, None
         for t0 in range(0, T, L):
             t1 = min(T, t0 + L)
             rows = int(np.count_nonzero(lengths > t0))
@@ -558,18 +640,18 @@ class BaseSequenceEstimator(BaseEstimator):
             tc = np.ascontiguousarray(tgt[t0:t1, :rows]).reshape(
                 (-1,) + n_out)
             wc = np.ascontiguousarray(w[t0:t1, :rows]).reshape(-1)
-            initial = None
+            start = None
             if carried is not None:
-                initial = [[(h[:rows].copy(), None if c is None
-                             else c[:rows].copy()) for h, c in layer]
-                           for layer in carried]
-            loss, norm = self._step(xc, chunk_len.astype(np.int64), tc, wc,
-                                    buffers, n_threads, initial=initial)
+                start = [[(h[:rows].copy(), None if c is None
+                           else c[:rows].copy()) for h, c in layer]
+                         for layer in carried]
+            loss, norm, trace = self._step(run, xc, chunk_len.astype(
+                np.int64), tc, wc, initial=start)
             carried = [[(h.copy(), None if c is None else c.copy())
-                        for h, c in layer] for layer in self._net.final]
+                        for h, c in layer] for layer in trace.final_states()]
             total += loss * norm
             count += norm
-        return total, count
+        return total, count, trace
 
     # ---------------------------------------------------------- inference
 
@@ -580,39 +662,42 @@ class BaseSequenceEstimator(BaseEstimator):
         self._check_fitted()
         net = self._net
         idx = np.arange(len(seqs)) if idx is None else idx
-        if n_threads is None:
-            n_threads = _n_threads(self.n_jobs)
-        buffers = self._buffers()
         K = net.n_outputs
         n = len(idx)
-        per_batch = 1
+        per_batch, t_max = 1, 1
         if n > 1:
-            G = max(net.hidden_sizes) * 4
+            G = max(net.hidden_sizes) * net.info.n_gates
             t_max = int(seqs.lengths[idx].max())
             per_batch = max(1, min(n, _PREDICT_BATCH_ELEMENTS // (t_max * G)))
+        elif n == 1:
+            t_max = int(seqs.lengths[idx[0]])
+        run = _Run(self, t_max, per_batch, train=False, n_threads=n_threads)
+        buffers = run.buffers
         results = [None] * n if self._per_step else np.empty((n, K), net.dtype)
         for start in range(0, n, per_batch):
             stop = min(n, start + per_batch)
             x, lengths, order = _pad(seqs, idx[start:stop], buffers)
-            out, fin = net.forward(x, lengths, buffers, n_threads)
+            out, fin, _ = net.forward(x, lengths, buffers, run.workspace,
+                                      run.n_threads)
             feats = out.reshape(-1, out.shape[-1]) if self._per_step else fin
             probs = buffers.get("head_out", (feats.shape[0], K))
-            self._head_predict(feats, probs, buffers, n_threads)
+            self._head_predict(feats, probs, run.workspace, run.n_threads)
             if self._per_step:
                 probs = probs.reshape(out.shape[0], out.shape[1], K)
                 for j, p in enumerate(order):
                     results[start + p] = probs[:lengths[j], j].copy()
             elif stop - start == 1:
-                results[start] = probs[0]  # no fancy-indexed store: 1 us
+                results[start] = probs[0]  # no fancy-indexed store
             else:
                 results[start:stop][order] = probs
         return results
 
-    def _evaluate(self, seqs, targets, idx, n_threads):
-        """Mean loss and score on held-out sequences."""
-        outputs = self._forward_outputs(seqs, idx, n_threads)
-        return self._validation_loss(outputs, targets, idx), \
-            self._score_outputs(outputs, targets, idx)
+    def _validate(self, data, n_threads):
+        """Mean loss and score on the held-out sequences."""
+        idx = data.validation
+        outputs = self._forward_outputs(data.seqs, idx, n_threads)
+        return self._validation_loss(outputs, data.targets, idx), \
+            self._score_outputs(outputs, data.targets, idx)
 
     # -------------------------------------------------------- persistence
 
@@ -626,7 +711,7 @@ class BaseSequenceEstimator(BaseEstimator):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for scratch in ("_buffer_cache", "_grads"):
+        for scratch in ("_buffer_cache", "_fitting"):
             state.pop(scratch, None)
         return state
 

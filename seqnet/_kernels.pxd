@@ -9,6 +9,7 @@ cdef extern from "seqnet.h" nogil:
         SN_EARG
         SN_EWORKSPACE
         SN_ELABEL
+        SN_ECODE
 
     ctypedef struct sn_optim_config:
         int kind
@@ -25,42 +26,91 @@ cdef extern from "seqnet.h" nogil:
 
     double sn_uniform(uint64_t seed, uint64_t stream, uint64_t i)
 
-    ctypedef struct sn_layer_f32:
+    ctypedef struct sn_cell_info:
+        const char *name
+        int n_gates
+        int has_c
+        int has_hn
+        int has_bh
+        int peepholes
+        int activation
+        int gates_in_h
+
+    enum:
+        SN_N_CELLS
+        SN_N_ACTIVATIONS
+        SN_N_OPTIMIZERS
+        SN_N_FUNCTIONS
+        SN_N_ISAS
+
+    const sn_cell_info *sn_cell_info_of(int cell)
+    const char *sn_activation_name(int activation)
+    const char *sn_optimizer_name(int optimizer)
+    const char *sn_function_name(int kind)
+
+    ctypedef struct sn_layer:
         int cell
         int activation
         int64_t I
         int64_t H
-        const float *W
-        const float *U
-        const float *b
-        const float *p
-        const float *bh
+        const void *W
+        const void *U
+        const void *b
+        const void *p
+        const void *bh
 
-    ctypedef struct sn_layer_f64:
-        int cell
-        int activation
-        int64_t I
-        int64_t H
-        const double *W
-        const double *U
-        const double *b
-        const double *p
-        const double *bh
+    ctypedef struct sn_tape:
+        void *h
+        void *c
+        void *gates
+        void *hn
+        void *h_n
+        void *c_n
 
-    size_t sn_stack_workspace_size_f32(const sn_layer_f32 *layers, int n_layers, int64_t B, int64_t K)
-    size_t sn_stack_workspace_size_f64(const sn_layer_f64 *layers, int n_layers, int64_t B, int64_t K)
-    int sn_stack_step_f32(float *top, float *h, float *c, const float *x,
-                          const sn_layer_f32 *layers, int n_layers, int64_t B,
+    ctypedef struct sn_layer_grads:
+        void *W
+        void *U
+        void *b
+        void *p
+        void *bh
+
+    size_t sn_layer_workspace_size_f32(const sn_layer *layer, int64_t T, int64_t B, int n_threads)
+    size_t sn_layer_workspace_size_f64(const sn_layer *layer, int64_t T, int64_t B, int n_threads)
+    int sn_layer_forward_f32(const sn_tape *tape, const sn_layer *layer, const float *x,
+                             const int64_t *codes, const float *h0, const float *c0,
+                             const int64_t *lengths, int64_t T, int64_t B, int reverse,
+                             int keep, void *workspace, size_t workspace_size, int n_threads)
+    int sn_layer_forward_f64(const sn_tape *tape, const sn_layer *layer, const double *x,
+                             const int64_t *codes, const double *h0, const double *c0,
+                             const int64_t *lengths, int64_t T, int64_t B, int reverse,
+                             int keep, void *workspace, size_t workspace_size, int n_threads)
+    int sn_layer_backward_f32(float *dx, float *dh0, float *dc0, const sn_layer_grads *grads,
+                              const float *dh, const float *dh_n, const float *dc_n,
+                              const sn_layer *layer, const float *x, const int64_t *codes,
+                              const float *h0, const float *c0, const sn_tape *tape,
+                              const int64_t *lengths, int64_t T, int64_t B, int reverse,
+                              void *workspace, size_t workspace_size, int n_threads)
+    int sn_layer_backward_f64(double *dx, double *dh0, double *dc0, const sn_layer_grads *grads,
+                              const double *dh, const double *dh_n, const double *dc_n,
+                              const sn_layer *layer, const double *x, const int64_t *codes,
+                              const double *h0, const double *c0, const sn_tape *tape,
+                              const int64_t *lengths, int64_t T, int64_t B, int reverse,
+                              void *workspace, size_t workspace_size, int n_threads)
+
+    size_t sn_stack_workspace_size_f32(const sn_layer *layers, int n_layers, int64_t B, int64_t K)
+    size_t sn_stack_workspace_size_f64(const sn_layer *layers, int n_layers, int64_t B, int64_t K)
+    int sn_stack_step_f32(float *top, float *h, float *c, const float *x, const int64_t *codes,
+                          const sn_layer *layers, int n_layers, int64_t B,
                           void *workspace, size_t workspace_size)
-    int sn_stack_step_f64(double *top, double *h, double *c, const double *x,
-                          const sn_layer_f64 *layers, int n_layers, int64_t B,
+    int sn_stack_step_f64(double *top, double *h, double *c, const double *x, const int64_t *codes,
+                          const sn_layer *layers, int n_layers, int64_t B,
                           void *workspace, size_t workspace_size)
-    int sn_generate_f32(int64_t *out, float *h, float *c, const sn_layer_f32 *layers,
+    int sn_generate_f32(int64_t *out, float *h, float *c, const sn_layer *layers,
                         int n_layers, const float *V, const float *cb, int64_t K,
                         const int64_t *prime, int64_t n_prime, int64_t start, int64_t n,
                         double temperature, uint64_t seed, uint64_t stream,
                         void *workspace, size_t workspace_size)
-    int sn_generate_f64(int64_t *out, double *h, double *c, const sn_layer_f64 *layers,
+    int sn_generate_f64(int64_t *out, double *h, double *c, const sn_layer *layers,
                         int n_layers, const double *V, const double *cb, int64_t K,
                         const int64_t *prime, int64_t n_prime, int64_t start, int64_t n,
                         double temperature, uint64_t seed, uint64_t stream,
@@ -83,84 +133,6 @@ cdef extern from "seqnet.h" nogil:
                     const double *Bm, int64_t ldb, double beta, int trans_a,
                     int trans_b, int64_t M, int64_t N, int64_t K,
                     void *workspace, size_t workspace_size, int n_threads)
-
-    size_t sn_lstm_workspace_size_f32(int64_t T, int64_t B, int64_t I, int64_t H, int n_threads)
-    size_t sn_lstm_workspace_size_f64(int64_t T, int64_t B, int64_t I, int64_t H, int n_threads)
-    size_t sn_gru_workspace_size_f32(int64_t T, int64_t B, int64_t I, int64_t H, int n_threads)
-    size_t sn_gru_workspace_size_f64(int64_t T, int64_t B, int64_t I, int64_t H, int n_threads)
-    size_t sn_elman_workspace_size_f32(int64_t T, int64_t B, int64_t I, int64_t H, int n_threads)
-    size_t sn_elman_workspace_size_f64(int64_t T, int64_t B, int64_t I, int64_t H, int n_threads)
-
-    int sn_lstm_forward_f32(float *h, float *c, float *gates, float *h_n, float *c_n,
-                            const float *x, const float *h0, const float *c0,
-                            const float *W, const float *U, const float *b, const float *p,
-                            const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                            int reverse, int keep_gates, void *workspace, size_t workspace_size, int n_threads)
-    int sn_lstm_forward_f64(double *h, double *c, double *gates, double *h_n, double *c_n,
-                            const double *x, const double *h0, const double *c0,
-                            const double *W, const double *U, const double *b, const double *p,
-                            const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                            int reverse, int keep_gates, void *workspace, size_t workspace_size, int n_threads)
-    int sn_lstm_backward_f32(float *dx, float *dh0, float *dc0, float *dW, float *dU,
-                             float *db, float *dp, const float *dh, const float *dh_n,
-                             const float *dc_n, const float *x, const float *h0,
-                             const float *c0, const float *W, const float *U, const float *p,
-                             const float *h, const float *c, const float *gates,
-                             const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                             int reverse, void *workspace, size_t workspace_size, int n_threads)
-    int sn_lstm_backward_f64(double *dx, double *dh0, double *dc0, double *dW, double *dU,
-                             double *db, double *dp, const double *dh, const double *dh_n,
-                             const double *dc_n, const double *x, const double *h0,
-                             const double *c0, const double *W, const double *U, const double *p,
-                             const double *h, const double *c, const double *gates,
-                             const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                             int reverse, void *workspace, size_t workspace_size, int n_threads)
-
-    int sn_gru_forward_f32(float *h, float *gates, float *hn, float *h_n,
-                           const float *x, const float *h0, const float *W, const float *U,
-                           const float *b, const float *bh,
-                           const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                           int reverse, int keep_gates, void *workspace, size_t workspace_size, int n_threads)
-    int sn_gru_forward_f64(double *h, double *gates, double *hn, double *h_n,
-                           const double *x, const double *h0, const double *W, const double *U,
-                           const double *b, const double *bh,
-                           const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                           int reverse, int keep_gates, void *workspace, size_t workspace_size, int n_threads)
-    int sn_gru_backward_f32(float *dx, float *dh0, float *dW, float *dU, float *db, float *dbh,
-                            const float *dh, const float *dh_n, const float *x, const float *h0,
-                            const float *W, const float *U, const float *h, const float *gates,
-                            const float *hn, const int64_t *lengths, int64_t T, int64_t B,
-                            int64_t I, int64_t H, int reverse, void *workspace,
-                            size_t workspace_size, int n_threads)
-    int sn_gru_backward_f64(double *dx, double *dh0, double *dW, double *dU, double *db, double *dbh,
-                            const double *dh, const double *dh_n, const double *x, const double *h0,
-                            const double *W, const double *U, const double *h, const double *gates,
-                            const double *hn, const int64_t *lengths, int64_t T, int64_t B,
-                            int64_t I, int64_t H, int reverse, void *workspace,
-                            size_t workspace_size, int n_threads)
-
-    int sn_elman_forward_f32(float *h, float *h_n, const float *x, const float *h0,
-                             const float *W, const float *U, const float *b,
-                             const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                             int activation, int reverse, void *workspace,
-                             size_t workspace_size, int n_threads)
-    int sn_elman_forward_f64(double *h, double *h_n, const double *x, const double *h0,
-                             const double *W, const double *U, const double *b,
-                             const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                             int activation, int reverse, void *workspace,
-                             size_t workspace_size, int n_threads)
-    int sn_elman_backward_f32(float *dx, float *dh0, float *dW, float *dU, float *db,
-                              const float *dh, const float *dh_n, const float *x,
-                              const float *h0, const float *W, const float *U, const float *h,
-                              const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                              int activation, int reverse, void *workspace,
-                              size_t workspace_size, int n_threads)
-    int sn_elman_backward_f64(double *dx, double *dh0, double *dW, double *dU, double *db,
-                              const double *dh, const double *dh_n, const double *x,
-                              const double *h0, const double *W, const double *U, const double *h,
-                              const int64_t *lengths, int64_t T, int64_t B, int64_t I, int64_t H,
-                              int activation, int reverse, void *workspace,
-                              size_t workspace_size, int n_threads)
 
     int sn_softmax_xent_f32(double *loss, float *P, float *dX, float *dV, float *dc,
                             const float *X, const float *V, const float *c,

@@ -2,7 +2,11 @@
 """Thin binding of the C kernels in csrc/ (see csrc/seqnet.h for the maths).
 
 Each public function checks shapes, dtypes and contiguity, raising
-``ValueError``, then makes exactly one C call with the GIL released.  Every
+``ValueError``, then makes exactly one C call with the GIL released.  A
+recurrent layer is a ``Layer`` (its cell and arrays, checked once); one
+``layer_forward`` and one ``layer_backward`` serve every cell kind and both
+precisions, and the cells' facts (``CELLS``) and every enumeration's names
+come from C.  Every
 output and the workspace are allocated by the caller: size the workspace
 with the matching ``*_workspace_size`` function (bytes, ``numpy.uint8``).
 Parameter gradients accumulate (``+=``); activation gradients are
@@ -21,10 +25,20 @@ _ERRORS = {
     SN_EARG: "a required array is missing or an option is unknown",
     SN_EWORKSPACE: "the workspace is smaller than *_workspace_size returned",
     SN_ELABEL: "a class label is outside [0, n_classes)",
+    SN_ECODE: "a token code is outside [0, I)",
 }
 
-ACTIVATIONS = {"tanh": 0, "relu": 1, "softsign": 2}
-ISAS = ("ref", "avx2", "avx512")
+
+cdef tuple _names(const char *(*name_of)(int) noexcept nogil, int n):
+    """The names C gives the values 0 .. n-1 of one of its enumerations."""
+    return tuple(name_of(i).decode() for i in range(n))
+
+
+# Enumerations by name, in C's order: the index is the C value.
+ACTIVATIONS = _names(sn_activation_name, SN_N_ACTIVATIONS)
+ISAS = _names(sn_isa_name, SN_N_ISAS)
+OPTIMIZERS = _names(sn_optimizer_name, SN_N_OPTIMIZERS)
+FUNCTIONS = _names(sn_function_name, SN_N_FUNCTIONS)
 
 
 cdef int _check_status(int status, str where) except -1:
@@ -58,32 +72,6 @@ def _expect(name, arr, shape):
 def _expect_optional(name, arr, shape):
     if arr is not None:
         _expect(name, arr, shape)
-
-
-def _dims(x, h0):
-    """T, B, I from x (T, B, I) and H from h0 (B, H), all at least 1."""
-    for name, arr in (("x", x), ("h0", h0)):
-        if arr is None:
-            raise ValueError(f"{name} is required")
-        if not isinstance(arr, np.ndarray):
-            raise TypeError(f"{name} must be a NumPy array, got "
-                            f"{type(arr).__name__}")
-    if getattr(x, "ndim", None) != 3:
-        raise ValueError("x must be a 3-D array (T, B, I)")
-    if getattr(h0, "ndim", None) != 2:
-        raise ValueError("h0 must be a 2-D array (B, H)")
-    T, B, I = x.shape
-    H = h0.shape[1]
-    if min(T, B, I, H) < 1:
-        raise ValueError(f"every dimension must be at least 1, got T={T}, "
-                         f"B={B}, I={I}, H={H}")
-    return T, B, I, H
-
-
-def _check_sizes(T, B, I, H):
-    if min(T, B, I, H) < 1:
-        raise ValueError(f"every dimension must be at least 1, got T={T}, "
-                         f"B={B}, I={I}, H={H}")
 
 
 def _check_workspace(workspace, size_t need):
@@ -126,8 +114,10 @@ def max_threads():
 
 
 def set_adaptive_threads(bint on):
-    """Let parallel regions drop to one thread while other processes hold
-    the cores (the default), or always use the threads asked for."""
+    """Opt in to parallel regions that drop to one thread for a while after
+    one of their threads finished late, as when other processes hold the
+    cores (off by default; SEQNET_ADAPTIVE_THREADS=1 turns it on at load),
+    or turn that off again."""
     sn_set_adaptive_threads(on)
 
 
@@ -175,373 +165,328 @@ def gemm(C, A, B, double beta, bint trans_a, bint trans_b, workspace,
         _gemm[float](C, A, B, beta, trans_a, trans_b, workspace, n_threads)
 
 
-# ------------------------------------------------------------------ LSTM
+# ---------------------------------------------------------------- layers
 
-def lstm_workspace_size(dtype, T, B, I, H, int n_threads=0):
-    _check_sizes(T, B, I, H)
-    if np.dtype(dtype) == np.float32:
-        return sn_lstm_workspace_size_f32(T, B, I, H, n_threads)
-    return sn_lstm_workspace_size_f64(T, B, I, H, n_threads)
+class CellInfo(tuple):
+    """What a cell kind is (csrc/seqnet.h's sn_cell_info), read from C."""
+    __slots__ = ()
+    _fields = ("kind", "name", "n_gates", "has_c", "has_hn", "has_bh",
+               "peepholes", "activation", "gates_in_h")
+
+    def __new__(cls, *values):
+        return tuple.__new__(cls, values)
+
+    def __getattr__(self, name):
+        try:
+            return self[CellInfo._fields.index(name)]
+        except ValueError:
+            raise AttributeError(name) from None
+
+    def __repr__(self):
+        return "CellInfo(" + ", ".join(
+            f"{k}={v!r}" for k, v in zip(CellInfo._fields, self)) + ")"
+
+    def __reduce__(self):
+        return (CellInfo, tuple(self))
 
 
-cdef _lstm_forward(floating[:, :, ::1] h, floating[:, :, ::1] c,
-                   floating[:, :, ::1] gates, floating[:, ::1] h_n,
-                   floating[:, ::1] c_n, const floating[:, :, ::1] x,
-                   const floating[:, ::1] h0, const floating[:, ::1] c0,
-                   const floating[:, ::1] W, const floating[:, ::1] U,
-                   const floating[::1] b, const floating[::1] p,
-                   const int64_t[::1] lengths, bint reverse, bint keep,
-                   unsigned char[::1] workspace, int n_threads):
-    cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
-    cdef const floating *pp = &p[0] if p is not None else NULL
-    cdef int st
-    with nogil:
-        if floating is float:
-            st = sn_lstm_forward_f32(&h[0, 0, 0], &c[0, 0, 0], &gates[0, 0, 0],
-                                     &h_n[0, 0], &c_n[0, 0], &x[0, 0, 0],
-                                     &h0[0, 0], &c0[0, 0], &W[0, 0], &U[0, 0],
-                                     &b[0], pp, &lengths[0], T, B, I, H,
-                                     reverse, keep, &workspace[0],
-                                     workspace.shape[0], n_threads)
+def _cells():
+    cdef const sn_cell_info *c
+    cells = {}
+    for kind in range(SN_N_CELLS):
+        c = sn_cell_info_of(kind)
+        name = c.name.decode()
+        cells[name] = CellInfo(kind, name, c.n_gates, bool(c.has_c),
+                               bool(c.has_hn), bool(c.has_bh),
+                               bool(c.peepholes), bool(c.activation),
+                               bool(c.gates_in_h))
+    return cells
+
+
+#: The cell kinds by name, as csrc/ describes them.
+CELLS = _cells()
+
+
+cdef class Layer:
+    """One recurrent layer as the kernels see it: its cell and its arrays
+    (W (I, G), U (H, G), b (G), peepholes p (3H) or None, GRU's bh (H)),
+    checked once here.  The same class holds a layer's gradients (arrays
+    of the same shapes, which must be writeable).  Keeps the arrays alive
+    while the C descriptor points into them."""
+    cdef sn_layer desc
+    cdef readonly object info, activation, dtype, W, U, b, p, bh
+    cdef readonly int64_t I, H, G
+    cdef readonly bint writeable
+
+    def __init__(self, cell, W, U, b, p=None, bh=None, activation="tanh"):
+        info = CELLS.get(cell)
+        if info is None:
+            raise ValueError(f"unknown cell {cell!r}; choose from "
+                             f"{sorted(CELLS)}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose "
+                             f"from {ACTIVATIONS}")
+        if not info.activation and activation != "tanh":
+            raise ValueError(f"the {cell} cell has no activation choice, "
+                             f"got {activation!r}")
+        dtype = _real_dtype("W", W)
+        if getattr(W, "ndim", None) != 2 or getattr(U, "ndim", None) != 2:
+            raise ValueError(f"{cell} layer: W and U must be 2-D arrays")
+        I, H = W.shape[0], U.shape[0]
+        G = info.n_gates * H
+        if min(I, H) < 1:
+            raise ValueError(f"{cell} layer: I={I} and H={H} must be at "
+                             "least 1")
+        arrays = [("W", W, (I, G)), ("U", U, (H, G)), ("b", b, (G,))]
+        if p is not None:
+            if not info.peepholes:
+                raise ValueError(f"the {cell} cell has no peepholes")
+            arrays.append(("p", p, (3 * H,)))
+        if info.has_bh:
+            arrays.append(("bh", bh, (H,)))
+        elif bh is not None:
+            raise ValueError(f"the {cell} cell has no recurrent bias bh")
+        writeable = True
+        for name, arr, shape in arrays:
+            _expect(name, arr, shape)
+            if arr.dtype != dtype or not arr.flags.c_contiguous:
+                raise ValueError(f"{cell} layer: {name} must be a "
+                                 f"C-contiguous {dtype.name} array like W")
+            writeable = writeable and arr.flags.writeable
+        self.info, self.activation, self.dtype = info, activation, dtype
+        self.W, self.U, self.b, self.p, self.bh = W, U, b, p, bh
+        self.I, self.H, self.G = I, H, G
+        self.writeable = writeable
+        self.desc.cell = info.kind
+        self.desc.activation = ACTIVATIONS.index(activation)
+        self.desc.I, self.desc.H = I, H
+        if dtype == np.float64:
+            _point[double](self, W, U, b, p, bh)
         else:
-            st = sn_lstm_forward_f64(&h[0, 0, 0], &c[0, 0, 0], &gates[0, 0, 0],
-                                     &h_n[0, 0], &c_n[0, 0], &x[0, 0, 0],
-                                     &h0[0, 0], &c0[0, 0], &W[0, 0], &U[0, 0],
-                                     &b[0], pp, &lengths[0], T, B, I, H,
-                                     reverse, keep, &workspace[0],
-                                     workspace.shape[0], n_threads)
-    _check_status(st, "lstm_forward")
+            _point[float](self, W, U, b, p, bh)
+
+    @property
+    def cell(self):
+        return self.info.name
 
 
-def lstm_forward(h, c, gates, h_n, c_n, x, h0, c0, W, U, b, p, lengths,
-                 bint reverse, workspace, int n_threads=0, bint keep_gates=True):
-    """LSTM over a batch; outputs h, c, gates, h_n, c_n written in place.
+cdef _point(Layer layer, const floating[:, ::1] W, const floating[:, ::1] U,
+            const floating[::1] b, const floating[::1] p,
+            const floating[::1] bh):
+    layer.desc.W, layer.desc.U, layer.desc.b = &W[0, 0], &U[0, 0], &b[0]
+    layer.desc.p = &p[0] if p is not None else NULL
+    layer.desc.bh = &bh[0] if bh is not None else NULL
 
-    keep_gates=False (inference, no backward pass to follow) leaves gates
-    unspecified: the kernel may then keep them out of memory."""
-    T, B, I, H = _dims(x, h0)
-    for name, arr, shape in (("h0", h0, (B, H)),
-                             ("h", h, (T, B, H)), ("c", c, (T, B, H)),
-                             ("gates", gates, (T, B, 4 * H)),
-                             ("h_n", h_n, (B, H)), ("c_n", c_n, (B, H)),
-                             ("c0", c0, (B, H)), ("W", W, (I, 4 * H)),
-                             ("U", U, (H, 4 * H)), ("b", b, (4 * H,)),
-                             ("lengths", lengths, (B,))):
-        _expect(name, arr, shape)
-    _expect_optional("p", p, (3 * H,))
-    _check_workspace(workspace, lstm_workspace_size(x.dtype, T, B, I, H, n_threads))
-    if _real_type("x", x):
-        _lstm_forward[double](h, c, gates, h_n, c_n, x, h0, c0, W, U, b, p,
-                              lengths, reverse, keep_gates, workspace,
-                              n_threads)
+
+cdef class Tape:
+    """What one layer's forward writes and its backward reads: h (T, B, H),
+    c (T, B, H) for cells with a cell state, gates (T, B, G) unless the
+    cell's gates are h, hn (T, B, H) for the GRU, and the final states h_n,
+    c_n (B, H).  None where the cell has none."""
+    cdef public object h, c, gates, hn, h_n, c_n
+
+    def __init__(self, h, c, gates, hn, h_n, c_n):
+        self.h, self.c, self.gates, self.hn = h, c, gates, hn
+        self.h_n, self.c_n = h_n, c_n
+
+
+def _real_dtype(name, arr):
+    dtype = getattr(arr, "dtype", None)
+    if dtype == np.float32 or dtype == np.float64:
+        return dtype
+    raise ValueError(f"{name} must be a float32 or float64 array, got "
+                     f"{dtype if dtype is not None else type(arr).__name__}")
+
+
+def layer_workspace_size(Layer layer, int64_t T, int64_t B, int n_threads=0):
+    """Bytes of workspace for a forward or backward of ``layer`` over T
+    steps of B sequences."""
+    if T < 1 or B < 1:
+        raise ValueError(f"T={T} and B={B} must be at least 1")
+    if layer.dtype == np.float64:
+        return sn_layer_workspace_size_f64(&layer.desc, T, B, n_threads)
+    return sn_layer_workspace_size_f32(&layer.desc, T, B, n_threads)
+
+
+cdef _check_batch(Layer layer, Tape tape, x, h0, c0, lengths, bint backward):
+    """T and B of a batch, after checking every batch-shaped array against
+    the layer: x is (T, B, I) of the layer's dtype, or int64 token codes
+    (T, B)."""
+    info = layer.info
+    if getattr(x, "ndim", None) == 2 and x.dtype == np.int64:
+        T, B = x.shape
+    elif getattr(x, "ndim", None) == 3:
+        T, B = x.shape[0], x.shape[1]
+        _expect("x", x, (T, B, layer.I))
+        if x.dtype != layer.dtype:
+            raise ValueError(f"x is {x.dtype}, the layer {layer.dtype}")
     else:
-        _lstm_forward[float](h, c, gates, h_n, c_n, x, h0, c0, W, U, b, p,
-                             lengths, reverse, keep_gates, workspace,
-                             n_threads)
+        raise ValueError("x must be a 3-D array (T, B, I) or int64 token "
+                         "codes (T, B)")
+    if min(T, B) < 1:
+        raise ValueError(f"every dimension must be at least 1, got T={T}, "
+                         f"B={B}")
+    H, G = layer.H, layer.G
+    _expect("lengths", lengths, (B,))
+    _expect("h0", h0, (B, H))
+    _expect("tape.h", tape.h, (T, B, H))
+    _expect("tape.h_n", tape.h_n, (B, H))
+    if info.has_c:
+        _expect("c0", c0, (B, H))
+        _expect("tape.c", tape.c, (T, B, H))
+        _expect("tape.c_n", tape.c_n, (B, H))
+    if not info.gates_in_h:
+        _expect("tape.gates", tape.gates, (T, B, G))
+    if info.has_hn:
+        _expect("tape.hn", tape.hn, (T, B, H))
+    return T, B
 
 
-cdef _lstm_backward(floating[:, :, ::1] dx, floating[:, ::1] dh0,
-                    floating[:, ::1] dc0, floating[:, ::1] dW,
-                    floating[:, ::1] dU, floating[::1] db, floating[::1] dp,
-                    const floating[:, :, ::1] dh, const floating[:, ::1] dh_n,
-                    const floating[:, ::1] dc_n, const floating[:, :, ::1] x,
-                    const floating[:, ::1] h0, const floating[:, ::1] c0,
-                    const floating[:, ::1] W, const floating[:, ::1] U,
-                    const floating[::1] p, const floating[:, :, ::1] h,
-                    const floating[:, :, ::1] c, const floating[:, :, ::1] gates,
-                    const int64_t[::1] lengths, bint reverse,
+cdef _layer_forward(Layer layer, Tape tape, const floating[:, :, ::1] x,
+                    const int64_t[:, ::1] codes, const floating[:, ::1] h0,
+                    const floating[:, ::1] c0, const int64_t[::1] lengths,
+                    int64_t T, int64_t B, bint reverse, bint keep,
                     unsigned char[::1] workspace, int n_threads):
-    cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
-    cdef floating *pdx = &dx[0, 0, 0] if dx is not None else NULL
-    cdef floating *pdp = &dp[0] if dp is not None else NULL
-    cdef const floating *pdh = &dh[0, 0, 0] if dh is not None else NULL
-    cdef const floating *pdh_n = &dh_n[0, 0] if dh_n is not None else NULL
-    cdef const floating *pdc_n = &dc_n[0, 0] if dc_n is not None else NULL
-    cdef const floating *pp = &p[0] if p is not None else NULL
+    cdef floating[:, :, ::1] h = tape.h
+    cdef floating[:, :, ::1] c = tape.c
+    cdef floating[:, :, ::1] gates = tape.gates
+    cdef floating[:, :, ::1] hn = tape.hn
+    cdef floating[:, ::1] h_n = tape.h_n
+    cdef floating[:, ::1] c_n = tape.c_n
+    cdef sn_tape t
+    t.h, t.h_n = &h[0, 0, 0], &h_n[0, 0]
+    t.c = &c[0, 0, 0] if c is not None else NULL
+    t.c_n = &c_n[0, 0] if c_n is not None else NULL
+    t.gates = &gates[0, 0, 0] if gates is not None else NULL
+    t.hn = &hn[0, 0, 0] if hn is not None else NULL
+    cdef const floating *px = &x[0, 0, 0] if x is not None else NULL
+    cdef const int64_t *pcodes = &codes[0, 0] if codes is not None else NULL
+    cdef const floating *pc0 = &c0[0, 0] if c0 is not None else NULL
     cdef int st
     with nogil:
         if floating is float:
-            st = sn_lstm_backward_f32(pdx, &dh0[0, 0], &dc0[0, 0], &dW[0, 0],
-                                      &dU[0, 0], &db[0], pdp, pdh, pdh_n, pdc_n,
-                                      &x[0, 0, 0], &h0[0, 0], &c0[0, 0],
-                                      &W[0, 0], &U[0, 0], pp, &h[0, 0, 0],
-                                      &c[0, 0, 0], &gates[0, 0, 0],
-                                      &lengths[0], T, B, I, H, reverse,
+            st = sn_layer_forward_f32(&t, &layer.desc, px, pcodes, &h0[0, 0],
+                                      pc0, &lengths[0], T, B, reverse, keep,
                                       &workspace[0], workspace.shape[0],
                                       n_threads)
         else:
-            st = sn_lstm_backward_f64(pdx, &dh0[0, 0], &dc0[0, 0], &dW[0, 0],
-                                      &dU[0, 0], &db[0], pdp, pdh, pdh_n, pdc_n,
-                                      &x[0, 0, 0], &h0[0, 0], &c0[0, 0],
-                                      &W[0, 0], &U[0, 0], pp, &h[0, 0, 0],
-                                      &c[0, 0, 0], &gates[0, 0, 0],
-                                      &lengths[0], T, B, I, H, reverse,
+            st = sn_layer_forward_f64(&t, &layer.desc, px, pcodes, &h0[0, 0],
+                                      pc0, &lengths[0], T, B, reverse, keep,
                                       &workspace[0], workspace.shape[0],
                                       n_threads)
-    _check_status(st, "lstm_backward")
+    _check_status(st, f"{layer.cell} forward")
 
 
-def lstm_backward(dx, dh0, dc0, dW, dU, db, dp, dh, dh_n, dc_n, x, h0, c0,
-                  W, U, p, h, c, gates, lengths, bint reverse, workspace,
-                  int n_threads=0):
-    """LSTM BPTT; dx (optional), dh0, dc0 written, dW dU db dp accumulated."""
-    T, B, I, H = _dims(x, h0)
-    for name, arr, shape in (("h0", h0, (B, H)),
-                             ("dh0", dh0, (B, H)), ("dc0", dc0, (B, H)),
-                             ("dW", dW, (I, 4 * H)), ("dU", dU, (H, 4 * H)),
-                             ("db", db, (4 * H,)), ("c0", c0, (B, H)),
-                             ("W", W, (I, 4 * H)), ("U", U, (H, 4 * H)),
-                             ("h", h, (T, B, H)), ("c", c, (T, B, H)),
-                             ("gates", gates, (T, B, 4 * H)),
-                             ("lengths", lengths, (B,))):
-        _expect(name, arr, shape)
-    for name, arr, shape in (("dx", dx, (T, B, I)), ("dh", dh, (T, B, H)),
-                             ("dh_n", dh_n, (B, H)), ("dc_n", dc_n, (B, H)),
-                             ("p", p, (3 * H,)), ("dp", dp, (3 * H,))):
-        _expect_optional(name, arr, shape)
-    if (p is None) != (dp is None):
-        raise ValueError("p and dp must be given together")
-    _check_workspace(workspace, lstm_workspace_size(x.dtype, T, B, I, H, n_threads))
-    if _real_type("x", x):
-        _lstm_backward[double](dx, dh0, dc0, dW, dU, db, dp, dh, dh_n, dc_n,
-                               x, h0, c0, W, U, p, h, c, gates, lengths,
-                               reverse, workspace, n_threads)
-    else:
-        _lstm_backward[float](dx, dh0, dc0, dW, dU, db, dp, dh, dh_n, dc_n,
-                              x, h0, c0, W, U, p, h, c, gates, lengths,
-                              reverse, workspace, n_threads)
+def layer_forward(Layer layer, Tape tape, x, h0, c0, lengths, bint reverse,
+                  workspace, int n_threads=0, bint keep=True):
+    """One direction of one layer over a batch: ``tape`` written in place.
 
-
-# ------------------------------------------------------------------- GRU
-
-def gru_workspace_size(dtype, T, B, I, H, int n_threads=0):
-    _check_sizes(T, B, I, H)
-    if np.dtype(dtype) == np.float32:
-        return sn_gru_workspace_size_f32(T, B, I, H, n_threads)
-    return sn_gru_workspace_size_f64(T, B, I, H, n_threads)
-
-
-cdef _gru_forward(floating[:, :, ::1] h, floating[:, :, ::1] gates,
-                  floating[:, :, ::1] hn, floating[:, ::1] h_n,
-                  const floating[:, :, ::1] x, const floating[:, ::1] h0,
-                  const floating[:, ::1] W, const floating[:, ::1] U,
-                  const floating[::1] b, const floating[::1] bh,
-                  const int64_t[::1] lengths, bint reverse, bint keep,
-                  unsigned char[::1] workspace, int n_threads):
-    cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
-    cdef int st
-    with nogil:
-        if floating is float:
-            st = sn_gru_forward_f32(&h[0, 0, 0], &gates[0, 0, 0], &hn[0, 0, 0],
-                                    &h_n[0, 0], &x[0, 0, 0], &h0[0, 0],
-                                    &W[0, 0], &U[0, 0], &b[0], &bh[0],
-                                    &lengths[0], T, B, I, H, reverse, keep,
-                                    &workspace[0], workspace.shape[0],
-                                    n_threads)
-        else:
-            st = sn_gru_forward_f64(&h[0, 0, 0], &gates[0, 0, 0], &hn[0, 0, 0],
-                                    &h_n[0, 0], &x[0, 0, 0], &h0[0, 0],
-                                    &W[0, 0], &U[0, 0], &b[0], &bh[0],
-                                    &lengths[0], T, B, I, H, reverse, keep,
-                                    &workspace[0], workspace.shape[0],
-                                    n_threads)
-    _check_status(st, "gru_forward")
-
-
-def gru_forward(h, gates, hn, h_n, x, h0, W, U, b, bh, lengths,
-                bint reverse, workspace, int n_threads=0, bint keep_gates=True):
-    """GRU over a batch; outputs h, gates, hn, h_n written in place.
-
-    keep_gates=False (inference) leaves gates and hn unspecified."""
-    T, B, I, H = _dims(x, h0)
-    for name, arr, shape in (("h0", h0, (B, H)),
-                             ("h", h, (T, B, H)), ("gates", gates, (T, B, 3 * H)),
-                             ("hn", hn, (T, B, H)), ("h_n", h_n, (B, H)),
-                             ("W", W, (I, 3 * H)), ("U", U, (H, 3 * H)),
-                             ("b", b, (3 * H,)), ("bh", bh, (H,)),
-                             ("lengths", lengths, (B,))):
-        _expect(name, arr, shape)
-    _check_workspace(workspace, gru_workspace_size(x.dtype, T, B, I, H, n_threads))
-    if _real_type("x", x):
-        _gru_forward[double](h, gates, hn, h_n, x, h0, W, U, b, bh, lengths,
-                             reverse, keep_gates, workspace, n_threads)
-    else:
-        _gru_forward[float](h, gates, hn, h_n, x, h0, W, U, b, bh, lengths,
-                            reverse, keep_gates, workspace, n_threads)
-
-
-cdef _gru_backward(floating[:, :, ::1] dx, floating[:, ::1] dh0,
-                   floating[:, ::1] dW, floating[:, ::1] dU, floating[::1] db,
-                   floating[::1] dbh, const floating[:, :, ::1] dh,
-                   const floating[:, ::1] dh_n, const floating[:, :, ::1] x,
-                   const floating[:, ::1] h0, const floating[:, ::1] W,
-                   const floating[:, ::1] U, const floating[:, :, ::1] h,
-                   const floating[:, :, ::1] gates, const floating[:, :, ::1] hn,
-                   const int64_t[::1] lengths, bint reverse,
-                   unsigned char[::1] workspace, int n_threads):
-    cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
-    cdef floating *pdx = &dx[0, 0, 0] if dx is not None else NULL
-    cdef const floating *pdh = &dh[0, 0, 0] if dh is not None else NULL
-    cdef const floating *pdh_n = &dh_n[0, 0] if dh_n is not None else NULL
-    cdef int st
-    with nogil:
-        if floating is float:
-            st = sn_gru_backward_f32(pdx, &dh0[0, 0], &dW[0, 0], &dU[0, 0],
-                                     &db[0], &dbh[0], pdh, pdh_n, &x[0, 0, 0],
-                                     &h0[0, 0], &W[0, 0], &U[0, 0],
-                                     &h[0, 0, 0], &gates[0, 0, 0],
-                                     &hn[0, 0, 0], &lengths[0], T, B, I, H,
-                                     reverse, &workspace[0],
-                                     workspace.shape[0], n_threads)
-        else:
-            st = sn_gru_backward_f64(pdx, &dh0[0, 0], &dW[0, 0], &dU[0, 0],
-                                     &db[0], &dbh[0], pdh, pdh_n, &x[0, 0, 0],
-                                     &h0[0, 0], &W[0, 0], &U[0, 0],
-                                     &h[0, 0, 0], &gates[0, 0, 0],
-                                     &hn[0, 0, 0], &lengths[0], T, B, I, H,
-                                     reverse, &workspace[0],
-                                     workspace.shape[0], n_threads)
-    _check_status(st, "gru_backward")
-
-
-def gru_backward(dx, dh0, dW, dU, db, dbh, dh, dh_n, x, h0, W, U, h, gates,
-                 hn, lengths, bint reverse, workspace, int n_threads=0):
-    """GRU BPTT; dx (optional), dh0 written, dW dU db dbh accumulated."""
-    T, B, I, H = _dims(x, h0)
-    for name, arr, shape in (("h0", h0, (B, H)),
-                             ("dh0", dh0, (B, H)), ("dW", dW, (I, 3 * H)),
-                             ("dU", dU, (H, 3 * H)), ("db", db, (3 * H,)),
-                             ("dbh", dbh, (H,)), ("W", W, (I, 3 * H)),
-                             ("U", U, (H, 3 * H)), ("h", h, (T, B, H)),
-                             ("gates", gates, (T, B, 3 * H)),
-                             ("hn", hn, (T, B, H)), ("lengths", lengths, (B,))):
-        _expect(name, arr, shape)
-    for name, arr, shape in (("dx", dx, (T, B, I)), ("dh", dh, (T, B, H)),
-                             ("dh_n", dh_n, (B, H))):
-        _expect_optional(name, arr, shape)
-    _check_workspace(workspace, gru_workspace_size(x.dtype, T, B, I, H, n_threads))
-    if _real_type("x", x):
-        _gru_backward[double](dx, dh0, dW, dU, db, dbh, dh, dh_n, x, h0, W, U,
-                              h, gates, hn, lengths, reverse, workspace,
-                              n_threads)
-    else:
-        _gru_backward[float](dx, dh0, dW, dU, db, dbh, dh, dh_n, x, h0, W, U,
-                             h, gates, hn, lengths, reverse, workspace,
-                             n_threads)
-
-
-# ----------------------------------------------------------------- Elman
-
-def elman_workspace_size(dtype, T, B, I, H, int n_threads=0):
-    _check_sizes(T, B, I, H)
-    if np.dtype(dtype) == np.float32:
-        return sn_elman_workspace_size_f32(T, B, I, H, n_threads)
-    return sn_elman_workspace_size_f64(T, B, I, H, n_threads)
-
-
-def _activation_code(activation):
-    try:
-        return ACTIVATIONS[activation]
-    except (KeyError, TypeError):
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, "
-                         f"got {activation!r}") from None
-
-
-cdef _elman_forward(floating[:, :, ::1] h, floating[:, ::1] h_n,
-                    const floating[:, :, ::1] x, const floating[:, ::1] h0,
-                    const floating[:, ::1] W, const floating[:, ::1] U,
-                    const floating[::1] b, const int64_t[::1] lengths,
-                    int activation, bint reverse,
-                    unsigned char[::1] workspace, int n_threads):
-    cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
-    cdef int st
-    with nogil:
-        if floating is float:
-            st = sn_elman_forward_f32(&h[0, 0, 0], &h_n[0, 0], &x[0, 0, 0],
-                                      &h0[0, 0], &W[0, 0], &U[0, 0], &b[0],
-                                      &lengths[0], T, B, I, H, activation,
-                                      reverse, &workspace[0],
-                                      workspace.shape[0], n_threads)
-        else:
-            st = sn_elman_forward_f64(&h[0, 0, 0], &h_n[0, 0], &x[0, 0, 0],
-                                      &h0[0, 0], &W[0, 0], &U[0, 0], &b[0],
-                                      &lengths[0], T, B, I, H, activation,
-                                      reverse, &workspace[0],
-                                      workspace.shape[0], n_threads)
-    _check_status(st, "elman_forward")
-
-
-def elman_forward(h, h_n, x, h0, W, U, b, lengths, activation, bint reverse,
-                  workspace, int n_threads=0):
-    """Elman RNN over a batch; outputs h, h_n written in place."""
-    T, B, I, H = _dims(x, h0)
-    for name, arr, shape in (("h0", h0, (B, H)),
-                             ("h", h, (T, B, H)), ("h_n", h_n, (B, H)),
-                             ("W", W, (I, H)), ("U", U, (H, H)),
-                             ("b", b, (H,)), ("lengths", lengths, (B,))):
-        _expect(name, arr, shape)
-    code = _activation_code(activation)
-    _check_workspace(workspace, elman_workspace_size(x.dtype, T, B, I, H, n_threads))
-    if _real_type("x", x):
-        _elman_forward[double](h, h_n, x, h0, W, U, b, lengths, code, reverse,
+    ``x`` is (T, B, I) of the layer's dtype or int64 token codes (T, B);
+    h0, c0 (B, H) the initial states (c0 None for cells without a cell
+    state); lengths (B,) int64, longest first.  keep=False (inference, no
+    backward pass to follow) leaves the tape's gates and hn unspecified:
+    the kernel may then keep them out of memory.  Size the workspace with
+    ``layer_workspace_size``."""
+    T, B = _check_batch(layer, tape, x, h0, c0, lengths, False)
+    codes = x if x.ndim == 2 else None
+    if layer.dtype == np.float64:
+        _layer_forward[double](layer, tape, None if codes is not None else x,
+                               codes, h0, c0, lengths, T, B, reverse, keep,
                                workspace, n_threads)
     else:
-        _elman_forward[float](h, h_n, x, h0, W, U, b, lengths, code, reverse,
+        _layer_forward[float](layer, tape, None if codes is not None else x,
+                              codes, h0, c0, lengths, T, B, reverse, keep,
                               workspace, n_threads)
 
 
-cdef _elman_backward(floating[:, :, ::1] dx, floating[:, ::1] dh0,
-                     floating[:, ::1] dW, floating[:, ::1] dU,
-                     floating[::1] db, const floating[:, :, ::1] dh,
-                     const floating[:, ::1] dh_n, const floating[:, :, ::1] x,
-                     const floating[:, ::1] h0, const floating[:, ::1] W,
-                     const floating[:, ::1] U, const floating[:, :, ::1] h,
-                     const int64_t[::1] lengths, int activation, bint reverse,
-                     unsigned char[::1] workspace, int n_threads):
-    cdef int64_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = h0.shape[1]
+cdef _layer_backward(Layer layer, Layer grads, floating[:, :, ::1] dx,
+                     floating[:, ::1] dh0, floating[:, ::1] dc0,
+                     const floating[:, :, ::1] dh,
+                     const floating[:, ::1] dh_n, const floating[:, ::1] dc_n,
+                     const floating[:, :, ::1] x, const int64_t[:, ::1] codes,
+                     const floating[:, ::1] h0, const floating[:, ::1] c0,
+                     Tape tape, const int64_t[::1] lengths, int64_t T,
+                     int64_t B, bint reverse, unsigned char[::1] workspace,
+                     int n_threads):
+    cdef const floating[:, :, ::1] h = tape.h
+    cdef const floating[:, :, ::1] c = tape.c
+    cdef const floating[:, :, ::1] gates = tape.gates
+    cdef const floating[:, :, ::1] hn = tape.hn
+    cdef const floating[:, ::1] h_n = tape.h_n
+    cdef const floating[:, ::1] c_n = tape.c_n
+    cdef sn_tape t
+    t.h, t.h_n = <void *>&h[0, 0, 0], <void *>&h_n[0, 0]
+    t.c = <void *>&c[0, 0, 0] if c is not None else NULL
+    t.c_n = <void *>&c_n[0, 0] if c_n is not None else NULL
+    t.gates = <void *>&gates[0, 0, 0] if gates is not None else NULL
+    t.hn = <void *>&hn[0, 0, 0] if hn is not None else NULL
+    cdef sn_layer_grads g
+    g.W, g.U, g.b = <void *>grads.desc.W, <void *>grads.desc.U, <void *>grads.desc.b
+    g.p, g.bh = <void *>grads.desc.p, <void *>grads.desc.bh
     cdef floating *pdx = &dx[0, 0, 0] if dx is not None else NULL
+    cdef floating *pdc0 = &dc0[0, 0] if dc0 is not None else NULL
     cdef const floating *pdh = &dh[0, 0, 0] if dh is not None else NULL
     cdef const floating *pdh_n = &dh_n[0, 0] if dh_n is not None else NULL
+    cdef const floating *pdc_n = &dc_n[0, 0] if dc_n is not None else NULL
+    cdef const floating *px = &x[0, 0, 0] if x is not None else NULL
+    cdef const int64_t *pcodes = &codes[0, 0] if codes is not None else NULL
+    cdef const floating *pc0 = &c0[0, 0] if c0 is not None else NULL
     cdef int st
     with nogil:
         if floating is float:
-            st = sn_elman_backward_f32(pdx, &dh0[0, 0], &dW[0, 0], &dU[0, 0],
-                                       &db[0], pdh, pdh_n, &x[0, 0, 0],
-                                       &h0[0, 0], &W[0, 0], &U[0, 0],
-                                       &h[0, 0, 0], &lengths[0], T, B, I, H,
-                                       activation, reverse, &workspace[0],
+            st = sn_layer_backward_f32(pdx, &dh0[0, 0], pdc0, &g, pdh, pdh_n,
+                                       pdc_n, &layer.desc, px, pcodes,
+                                       &h0[0, 0], pc0, &t, &lengths[0], T, B,
+                                       reverse, &workspace[0],
                                        workspace.shape[0], n_threads)
         else:
-            st = sn_elman_backward_f64(pdx, &dh0[0, 0], &dW[0, 0], &dU[0, 0],
-                                       &db[0], pdh, pdh_n, &x[0, 0, 0],
-                                       &h0[0, 0], &W[0, 0], &U[0, 0],
-                                       &h[0, 0, 0], &lengths[0], T, B, I, H,
-                                       activation, reverse, &workspace[0],
+            st = sn_layer_backward_f64(pdx, &dh0[0, 0], pdc0, &g, pdh, pdh_n,
+                                       pdc_n, &layer.desc, px, pcodes,
+                                       &h0[0, 0], pc0, &t, &lengths[0], T, B,
+                                       reverse, &workspace[0],
                                        workspace.shape[0], n_threads)
-    _check_status(st, "elman_backward")
+    _check_status(st, f"{layer.cell} backward")
 
 
-def elman_backward(dx, dh0, dW, dU, db, dh, dh_n, x, h0, W, U, h, lengths,
-                   activation, bint reverse, workspace, int n_threads=0):
-    """Elman BPTT; dx (optional), dh0 written, dW dU db accumulated."""
-    T, B, I, H = _dims(x, h0)
-    for name, arr, shape in (("h0", h0, (B, H)),
-                             ("dh0", dh0, (B, H)), ("dW", dW, (I, H)),
-                             ("dU", dU, (H, H)), ("db", db, (H,)),
-                             ("W", W, (I, H)), ("U", U, (H, H)),
-                             ("h", h, (T, B, H)), ("lengths", lengths, (B,))):
-        _expect(name, arr, shape)
-    for name, arr, shape in (("dx", dx, (T, B, I)), ("dh", dh, (T, B, H)),
-                             ("dh_n", dh_n, (B, H))):
-        _expect_optional(name, arr, shape)
-    code = _activation_code(activation)
-    _check_workspace(workspace, elman_workspace_size(x.dtype, T, B, I, H, n_threads))
-    if _real_type("x", x):
-        _elman_backward[double](dx, dh0, dW, dU, db, dh, dh_n, x, h0, W, U, h,
-                                lengths, code, reverse, workspace, n_threads)
+def layer_backward(Layer layer, Layer grads, dx, dh0, dc0, dh, dh_n, dc_n,
+                   x, h0, c0, Tape tape, lengths, bint reverse, workspace,
+                   int n_threads=0):
+    """Backpropagate through one direction of one layer.
+
+    ``grads`` (a Layer of the gradient arrays, writeable) accumulates dW,
+    dU, db (and dp, dbh); dx (T, B, I) or None (always None for token
+    codes), dh0 and dc0 (B, H) are written.  dh (T, B, H) is the upstream
+    gradient of every output or None, dh_n and dc_n (B, H) that of the
+    final states or None.  x, h0, c0, lengths and the tape as the forward
+    had them."""
+    T, B = _check_batch(layer, tape, x, h0, c0, lengths, True)
+    if (grads.info is not layer.info or grads.I != layer.I or
+            grads.H != layer.H or grads.dtype != layer.dtype or
+            (grads.p is None) != (layer.p is None)):
+        raise ValueError("grads must be a Layer shaped as the layer")
+    if not grads.writeable:
+        raise ValueError("grads must be writeable")
+    H = layer.H
+    codes = x if x.ndim == 2 else None
+    if codes is not None and dx is not None:
+        raise ValueError("dx must be None for token codes")
+    _expect_optional("dx", dx, (T, B, layer.I))
+    _expect("dh0", dh0, (B, H))
+    if layer.info.has_c:
+        _expect("dc0", dc0, (B, H))
+        _expect_optional("dc_n", dc_n, (B, H))
+    _expect_optional("dh", dh, (T, B, H))
+    _expect_optional("dh_n", dh_n, (B, H))
+    if layer.dtype == np.float64:
+        _layer_backward[double](layer, grads, dx, dh0, dc0, dh, dh_n, dc_n,
+                                None if codes is not None else x, codes, h0,
+                                c0, tape, lengths, T, B, reverse, workspace,
+                                n_threads)
     else:
-        _elman_backward[float](dx, dh0, dW, dU, db, dh, dh_n, x, h0, W, U, h,
-                               lengths, code, reverse, workspace, n_threads)
+        _layer_backward[float](layer, grads, dx, dh0, dc0, dh, dh_n, dc_n,
+                               None if codes is not None else x, codes, h0,
+                               c0, tape, lengths, T, B, reverse, workspace,
+                               n_threads)
 
 
 # ---------------------------------------------------------- output layers
@@ -659,9 +604,6 @@ def linear_mse(Z, dX, dV, dc, X, V, c, y, w, workspace, int n_threads=0):
 
 
 # ------------------------------------------------------------- optimiser
-
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-
 
 cdef _optim_step(floating[::1] param, floating[::1] grad, floating[::1] state,
                  const uint8_t[::1] decay, sn_optim_config cfg, int64_t step,
@@ -790,236 +732,151 @@ def all_finite(a):
 
 # ------------------------------------------------------ stateful stepping
 
-CELL_KINDS = {"lstm": 0, "gru": 1, "elman": 2}
+cdef class Stack:
+    """Unidirectional layers stacked bottom first, as stack_step and
+    generate read them: each layer reads the one below."""
+    cdef sn_layer *desc
+    cdef readonly tuple layers
+    cdef readonly object dtype
+    cdef readonly int64_t I, width, top
+
+    def __cinit__(self, layers):
+        self.desc = NULL
+        layers = tuple(layers)
+        if not layers:
+            raise ValueError("the stack needs at least one layer")
+        for l, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layer {l} must be a Layer, got "
+                                f"{type(layer).__name__}")
+            if layer.dtype != layers[0].dtype:
+                raise ValueError(f"layer {l} is {layer.dtype}, layer 0 "
+                                 f"{layers[0].dtype}")
+            if l > 0 and layer.I != layers[l - 1].H:
+                raise ValueError(f"layer {l} reads {layer.I} inputs but layer "
+                                 f"{l - 1} has {layers[l - 1].H} units")
+        self.desc = <sn_layer *>malloc(len(layers) * sizeof(sn_layer))
+        if self.desc == NULL:
+            raise MemoryError()
+        cdef Layer layer_
+        for l, layer_ in enumerate(layers):
+            self.desc[l] = layer_.desc
+        self.layers, self.dtype = layers, layers[0].dtype
+        self.I = layers[0].I
+        self.width = sum(layer.H for layer in layers)
+        self.top = layers[len(layers) - 1].H
+
+    def __dealloc__(self):
+        free(self.desc)
+
+    def workspace_size(self, int64_t B, int64_t K=1):
+        """Bytes of workspace for stack_step (B streams) or generate (K
+        codes)."""
+        if self.dtype == np.float64:
+            return sn_stack_workspace_size_f64(self.desc, len(self.layers),
+                                               B, K)
+        return sn_stack_workspace_size_f32(self.desc, len(self.layers), B, K)
 
 
-def _check_stack(layers, dtype):
-    """Shapes of a layer stack given as dicts with keys cell, W, U, b and,
-    as the cell needs, p, bh, activation; returns (Is, Hs)."""
-    if not layers:
-        raise ValueError("the stack needs at least one layer")
-    Is, Hs = [], []
-    for l, layer in enumerate(layers):
-        if not isinstance(layer, dict):
-            raise TypeError(f"layer {l} must be a dict, got "
-                            f"{type(layer).__name__}")
-        cell = layer.get("cell")
-        if cell not in CELL_KINDS:
-            raise ValueError(f"layer {l}: unknown cell {cell!r}")
-        activation = layer.get("activation") or "tanh"
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"layer {l}: unknown activation {activation!r}")
-        G = {"lstm": 4, "gru": 3, "elman": 1}[cell]
-        W, U = layer.get("W"), layer.get("U")
-        if getattr(W, "ndim", None) != 2 or getattr(U, "ndim", None) != 2:
-            raise ValueError(f"layer {l}: W and U must be 2-D arrays")
-        I, H = W.shape[0], U.shape[0]
-        if l > 0 and I != Hs[len(Hs) - 1]:
-            raise ValueError(f"layer {l} reads {I} inputs but layer {l - 1} "
-                             f"has {Hs[len(Hs) - 1]} units")
-        _expect(f"layer {l} W", W, (I, G * H))
-        _expect(f"layer {l} U", U, (H, G * H))
-        _expect(f"layer {l} b", layer.get("b"), (G * H,))
-        if cell == "gru":
-            _expect(f"layer {l} bh", layer.get("bh"), (H,))
-        if layer.get("p") is not None:
-            if cell != "lstm":
-                raise ValueError(f"layer {l}: peepholes need an LSTM cell")
-            _expect(f"layer {l} p", layer["p"], (3 * H,))
-        for name in ("W", "U", "b", "p", "bh"):
-            arr = layer.get(name)
-            if arr is not None and (arr.dtype != dtype or
-                                    not arr.flags.c_contiguous):
-                raise ValueError(f"layer {l} {name} must be a C-contiguous "
-                                 f"{np.dtype(dtype).name} array")
-        Is.append(I)
-        Hs.append(H)
-    return Is, Hs
-
-
-cdef sn_layer_f32 *_layers_f32(list layers) except NULL:
-    cdef sn_layer_f32 *out = <sn_layer_f32 *>malloc(len(layers) * sizeof(sn_layer_f32))
-    cdef const float[:, ::1] W
-    cdef const float[:, ::1] U
-    cdef const float[::1] v
-    if out == NULL:
-        raise MemoryError()
-    for l, layer in enumerate(layers):
-        W, U = layer["W"], layer["U"]
-        out[l].cell = CELL_KINDS[layer["cell"]]
-        out[l].activation = ACTIVATIONS[layer.get("activation") or "tanh"]
-        out[l].I, out[l].H = W.shape[0], U.shape[0]
-        out[l].W, out[l].U = &W[0, 0], &U[0, 0]
-        v = layer["b"]
-        out[l].b = &v[0]
-        out[l].p = out[l].bh = NULL
-        if layer.get("p") is not None:
-            v = layer["p"]
-            out[l].p = &v[0]
-        if layer.get("bh") is not None:
-            v = layer["bh"]
-            out[l].bh = &v[0]
-    return out
-
-
-cdef sn_layer_f64 *_layers_f64(list layers) except NULL:
-    cdef sn_layer_f64 *out = <sn_layer_f64 *>malloc(len(layers) * sizeof(sn_layer_f64))
-    cdef const double[:, ::1] W
-    cdef const double[:, ::1] U
-    cdef const double[::1] v
-    if out == NULL:
-        raise MemoryError()
-    for l, layer in enumerate(layers):
-        W, U = layer["W"], layer["U"]
-        out[l].cell = CELL_KINDS[layer["cell"]]
-        out[l].activation = ACTIVATIONS[layer.get("activation") or "tanh"]
-        out[l].I, out[l].H = W.shape[0], U.shape[0]
-        out[l].W, out[l].U = &W[0, 0], &U[0, 0]
-        v = layer["b"]
-        out[l].b = &v[0]
-        out[l].p = out[l].bh = NULL
-        if layer.get("p") is not None:
-            v = layer["p"]
-            out[l].p = &v[0]
-        if layer.get("bh") is not None:
-            v = layer["bh"]
-            out[l].bh = &v[0]
-    return out
-
-
-def stack_workspace_size(layers, dtype, B, K=1):
-    """Bytes of workspace for stack_step (B streams) or generate (K codes)."""
-    dtype = np.dtype(dtype)
-    _check_stack(layers, dtype)
-    cdef sn_layer_f32 *l32
-    cdef sn_layer_f64 *l64
-    cdef size_t size
-    if dtype == np.float32:
-        l32 = _layers_f32(list(layers))
-        size = sn_stack_workspace_size_f32(l32, len(layers), B, K)
-        free(l32)
-    else:
-        l64 = _layers_f64(list(layers))
-        size = sn_stack_workspace_size_f64(l64, len(layers), B, K)
-        free(l64)
-    return size
-
-
-cdef _stack_step(floating[:, ::1] top, floating[:, ::1] h, floating[:, ::1] c,
-                 const floating[:, ::1] x, list layers,
+cdef _stack_step(Stack stack, floating[:, ::1] top, floating[:, ::1] h,
+                 floating[:, ::1] c, const floating[:, ::1] x,
+                 const int64_t[::1] codes, int64_t B,
                  unsigned char[::1] workspace):
     cdef int st
-    cdef int n = len(layers)
-    cdef int64_t B = x.shape[0]
-    cdef sn_layer_f32 *l32 = NULL
-    cdef sn_layer_f64 *l64 = NULL
-    try:
+    cdef int n = len(stack.layers)
+    cdef const floating *px = &x[0, 0] if x is not None else NULL
+    cdef const int64_t *pcodes = &codes[0] if codes is not None else NULL
+    with nogil:
         if floating is float:
-            l32 = _layers_f32(layers)
-            with nogil:
-                st = sn_stack_step_f32(&top[0, 0], &h[0, 0], &c[0, 0],
-                                       &x[0, 0], l32, n, B, &workspace[0],
-                                       workspace.shape[0])
+            st = sn_stack_step_f32(&top[0, 0], &h[0, 0], &c[0, 0], px, pcodes,
+                                   stack.desc, n, B, &workspace[0],
+                                   workspace.shape[0])
         else:
-            l64 = _layers_f64(layers)
-            with nogil:
-                st = sn_stack_step_f64(&top[0, 0], &h[0, 0], &c[0, 0],
-                                       &x[0, 0], l64, n, B, &workspace[0],
-                                       workspace.shape[0])
-    finally:
-        free(l32)
-        free(l64)
+            st = sn_stack_step_f64(&top[0, 0], &h[0, 0], &c[0, 0], px, pcodes,
+                                   stack.desc, n, B, &workspace[0],
+                                   workspace.shape[0])
     _check_status(st, "stack_step")
 
 
-def stack_step(top, h, c, x, layers, workspace):
+def stack_step(top, h, c, x, Stack stack, workspace):
     """One step of a layer stack for B streams (see csrc/seqnet.h).
 
-    x (B, I) in; h and c (B, sum of H) are the states, updated in place;
-    top (B, H of the last layer) receives the top layer's new state.
-    """
-    dtype = np.float64 if _real_type("x", x) else np.float32
-    Is, Hs = _check_stack(layers, np.dtype(dtype))
-    if getattr(x, "ndim", None) != 2 or x.shape[0] < 1:
-        raise ValueError("x must be a non-empty 2-D array (B, I)")
-    B = x.shape[0]
-    _expect("x", x, (B, Is[0]))
-    _expect("h", h, (B, sum(Hs)))
-    _expect("c", c, (B, sum(Hs)))
-    _expect("top", top, (B, Hs[len(Hs) - 1]))
-    _check_workspace(workspace, stack_workspace_size(layers, dtype, B))
-    if dtype == np.float64:
-        _stack_step[double](top, h, c, x, list(layers), workspace)
+    x (B, I) of the stack's dtype, or int64 token codes (B,), in; h and c
+    (B, sum of H) are the states, updated in place; top (B, H of the last
+    layer) receives the top layer's new state."""
+    if getattr(x, "ndim", None) == 1 and x.dtype == np.int64:
+        B = x.shape[0]
+        codes, x = x, None
+    elif getattr(x, "ndim", None) == 2:
+        B = x.shape[0]
+        _expect("x", x, (B, stack.I))
+        codes = None
     else:
-        _stack_step[float](top, h, c, x, list(layers), workspace)
+        raise ValueError("x must be a 2-D array (B, I) or int64 token codes "
+                         "(B,)")
+    if B < 1:
+        raise ValueError("x must hold at least one stream")
+    _expect("h", h, (B, stack.width))
+    _expect("c", c, (B, stack.width))
+    _expect("top", top, (B, stack.top))
+    if stack.dtype == np.float64:
+        _stack_step[double](stack, top, h, c, x, codes, B, workspace)
+    else:
+        _stack_step[float](stack, top, h, c, x, codes, B, workspace)
 
 
-cdef _generate(int64_t[::1] out, floating[::1] h, floating[::1] c,
-               list layers, const floating[:, ::1] V, const floating[::1] cb,
-               const int64_t[::1] prime, int64_t start, double temperature,
-               uint64_t seed, uint64_t stream, unsigned char[::1] workspace):
+cdef _generate(Stack stack, int64_t[::1] out, floating[::1] h,
+               floating[::1] c, const floating[:, ::1] V,
+               const floating[::1] cb, const int64_t[::1] prime,
+               int64_t start, double temperature, uint64_t seed,
+               uint64_t stream, unsigned char[::1] workspace):
     cdef int st
-    cdef int n_layers = len(layers)
+    cdef int n_layers = len(stack.layers)
     cdef int64_t K = V.shape[1], n = out.shape[0], n_prime = prime.shape[0]
     cdef int64_t *pout = &out[0] if n > 0 else NULL
     cdef const int64_t *pprime = &prime[0] if n_prime > 0 else NULL
-    cdef sn_layer_f32 *l32 = NULL
-    cdef sn_layer_f64 *l64 = NULL
-    try:
+    with nogil:
         if floating is float:
-            l32 = _layers_f32(layers)
-            with nogil:
-                st = sn_generate_f32(pout, &h[0], &c[0], l32, n_layers,
-                                     &V[0, 0], &cb[0], K, pprime, n_prime,
-                                     start, n, temperature, seed, stream,
-                                     &workspace[0], workspace.shape[0])
+            st = sn_generate_f32(pout, &h[0], &c[0], stack.desc, n_layers,
+                                 &V[0, 0], &cb[0], K, pprime, n_prime, start,
+                                 n, temperature, seed, stream, &workspace[0],
+                                 workspace.shape[0])
         else:
-            l64 = _layers_f64(layers)
-            with nogil:
-                st = sn_generate_f64(pout, &h[0], &c[0], l64, n_layers,
-                                     &V[0, 0], &cb[0], K, pprime, n_prime,
-                                     start, n, temperature, seed, stream,
-                                     &workspace[0], workspace.shape[0])
-    finally:
-        free(l32)
-        free(l64)
+            st = sn_generate_f64(pout, &h[0], &c[0], stack.desc, n_layers,
+                                 &V[0, 0], &cb[0], K, pprime, n_prime, start,
+                                 n, temperature, seed, stream, &workspace[0],
+                                 workspace.shape[0])
     _check_status(st, "generate")
 
 
-def generate(out, h, c, layers, V, cb, prime, int64_t start,
+def generate(out, h, c, Stack stack, V, cb, prime, int64_t start,
              double temperature, uint64_t seed, uint64_t stream, workspace):
-    """Feed the codes ``prime`` (or ``start``) through a one-hot character
-    model, then draw ``len(out)`` codes into ``out`` (see csrc/seqnet.h).
-    h and c (sum of H,) hold one stream's state, updated in place."""
-    dtype = np.float64 if _real_type("V", V) else np.float32
-    Is, Hs = _check_stack(layers, np.dtype(dtype))
+    """Feed the token codes ``prime`` (or ``start``) through the stack,
+    then draw ``len(out)`` codes into ``out`` (see csrc/seqnet.h).  h and c
+    (sum of H,) hold one stream's state, updated in place."""
     if getattr(V, "ndim", None) != 2:
         raise ValueError("V must be a 2-D array")
     K = V.shape[1]
-    _expect("V", V, (Hs[len(Hs) - 1], K))
+    _expect("V", V, (stack.top, K))
     _expect("cb", cb, (K,))
-    if Is[0] != K:
-        raise ValueError(f"the first layer reads {Is[0]} inputs, but the "
+    if stack.I != K:
+        raise ValueError(f"the first layer reads {stack.I} inputs, but the "
                          f"head has {K} codes")
-    _expect("h", h, (sum(Hs),))
-    _expect("c", c, (sum(Hs),))
+    _expect("h", h, (stack.width,))
+    _expect("c", c, (stack.width,))
     if getattr(out, "ndim", None) != 1 or getattr(prime, "ndim", None) != 1:
         raise ValueError("out and prime must be 1-D int64 arrays")
     if prime.shape[0] == 0 and not 0 <= start < K:
         raise ValueError(f"start code {start} is outside [0, {K})")
-    _check_workspace(workspace, stack_workspace_size(layers, dtype, 1, K))
-    if dtype == np.float64:
-        _generate[double](out, h, c, list(layers), V, cb, prime, start,
-                          temperature, seed, stream, workspace)
+    if stack.dtype == np.float64:
+        _generate[double](stack, out, h, c, V, cb, prime, start, temperature,
+                          seed, stream, workspace)
     else:
-        _generate[float](out, h, c, list(layers), V, cb, prime, start,
-                         temperature, seed, stream, workspace)
+        _generate[float](stack, out, h, c, V, cb, prime, start, temperature,
+                         seed, stream, workspace)
 
 
 # ------------------------------------------------------------ activations
-
-FUNCTIONS = ("exp", "sigmoid", "tanh", "softsign")
-
 
 cdef _activate(floating[::1] y, const floating[::1] x, int kind):
     cdef int st

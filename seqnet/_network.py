@@ -1,12 +1,15 @@
 """A stack of recurrent layers with a dense output layer, run by C kernels.
 
 ``Network`` owns the parameters, in one flat buffer with named views, and
-runs a batch forward and backward: one kernel call per layer and direction,
-one for the output layer and its loss.  Python here only arranges buffers
-between those calls; all arithmetic is in ``csrc/``.
+nothing else: it runs a batch forward and backward, one kernel call per
+layer and direction, and a forward returns what its backward needs (a
+``Trace``, owned by the caller), so one network serves any number of
+threads at once.  Python here only arranges buffers between those calls;
+all arithmetic is in ``csrc/``.
 
-Shapes follow the kernels: a batch is time-major ``(T, B, F)`` with its
-sequences sorted longest first and ``lengths`` non-increasing.
+Shapes follow the kernels: a batch is time-major ``(T, B, F)`` -- or
+``(T, B)`` int64 token codes -- with its sequences sorted longest first and
+``lengths`` non-increasing.
 """
 import math
 
@@ -15,8 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from . import _kernels
 
-CELLS = ("lstm", "gru", "elman")
-_GATES = {"lstm": 4, "gru": 3, "elman": 1}
+CELLS = tuple(_kernels.CELLS)
 
 # Buffers the kernels stream start on a cache line: their vector loads and
 # stores are 64 bytes wide, numpy's allocator aligns to 16, and a 64-byte
@@ -109,6 +111,40 @@ class Buffers:
     def workspace(self, nbytes):
         return self.get("workspace", (nbytes,), np.uint8)
 
+    def tape(self, info, layer, d, T, B, H):
+        """The tape one direction of one layer writes over a (T, B) batch
+        of a cell described by ``info``; batches of one shape get the same
+        one (fetched once: a fifth of predicting one short sequence)."""
+        def make():
+            key = f"{layer}.{d}."
+            get = self.get
+            return _kernels.Tape(
+                get(key + "h", (T, B, H)),
+                get(key + "c", (T, B, H)) if info.has_c else None,
+                None if info.gates_in_h
+                else get(key + "gates", (T, B, info.n_gates * H)),
+                get(key + "hn", (T, B, H)) if info.has_hn else None,
+                get(key + "h_n", (B, H)),
+                get(key + "c_n", (B, H)) if info.has_c else None)
+        return self.memo(("tape", info.kind, layer, d, T, B, H), make)
+
+
+class Trace:
+    """What one forward pass leaves for its backward pass: per layer its
+    input and, per direction, its initial states and its tape.  Owned by
+    the caller (its arrays are the caller's buffers), never by the
+    network."""
+
+    __slots__ = ("inputs", "initial", "tapes")
+
+    def __init__(self):
+        self.inputs, self.initial, self.tapes = [], [], []
+
+    def final_states(self):
+        """Per layer and direction, the final states (h_n, c_n) -- what a
+        truncated-BPTT chunk carries to the next."""
+        return [[(t.h_n, t.c_n) for t in tapes] for tapes in self.tapes]
+
 
 class Network:
     """Parameters and batch computation of a stacked recurrent network.
@@ -121,21 +157,23 @@ class Network:
     bidirectional : bool
         Each layer runs both directions; its output concatenates them.
     peepholes : bool
-        LSTM only: Graves peephole connections.
+        Cells that have them: Graves peephole connections.
     activation : {"tanh", "relu", "softsign"}
-        Elman only.
+        Cells with an activation choice.
     n_inputs, n_outputs : int
-        Features per step and units of the output layer.
+        Features per step (the vocabulary size for token codes) and units
+        of the output layer.
     dtype : numpy float dtype
     """
 
     def __init__(self, cell, hidden_sizes, bidirectional, peepholes,
                  activation, n_inputs, n_outputs, dtype):
         self.cell = cell
+        self.info = _kernels.CELLS[cell]
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.directions = 2 if bidirectional else 1
-        self.peepholes = bool(peepholes) and cell == "lstm"
-        self.activation = activation
+        self.peepholes = bool(peepholes) and self.info.peepholes
+        self.activation = activation if self.info.activation else "tanh"
         self.n_inputs = int(n_inputs)
         self.n_outputs = int(n_outputs)
         self.dtype = np.dtype(dtype)
@@ -148,14 +186,15 @@ class Network:
         self._set_views()
 
     def __getstate__(self):
-        # Views and the last batch's saved activations are not state.
+        # Views and layer descriptors point into params: rebuilt on load.
         state = self.__dict__.copy()
-        for key in ("views", "_layer_views", "_saved", "final"):
+        for key in ("views", "_layer_views", "_layers", "_stack", "info"):
             state.pop(key, None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.info = _kernels.CELLS[self.cell]
         # Unpickled parameters are realigned; memory-mapped ones (joblib's
         # mmap_mode, shared between processes) are left where they are.
         if type(self.params) is np.ndarray and \
@@ -166,17 +205,36 @@ class Network:
         self._set_views()
 
     def _set_views(self):
-        """The named views of ``params``, and those of each layer and
-        direction by kind (``layer_params``), built once rather than per
-        batch."""
+        """The named views of ``params``, those of each layer and direction
+        by kind (``layer_params``) and their kernel descriptors
+        (``layer``), built once rather than per batch."""
         self.views = self._carve(self.params)
-        self._layer_views = {}
+        self._layer_views = self._by_layer(self.views)
+        self._layers = self.kernel_layers(self._layer_views)
+        self.__dict__.pop("_stack", None)
+
+    def _by_layer(self, views):
+        """Named views grouped by (layer, direction), keyed by kind."""
+        out = {}
         for layer in range(len(self.hidden_sizes)):
             for d in range(self.directions):
                 prefix = f"layer{layer}.{('forward', 'backward')[d]}."
-                self._layer_views[layer, d] = {
-                    k[len(prefix):]: v for k, v in self.views.items()
-                    if k.startswith(prefix)}
+                out[layer, d] = {k[len(prefix):]: v for k, v in views.items()
+                                 if k.startswith(prefix)}
+        return out
+
+    def kernel_layers(self, layer_views):
+        """``_kernels.Layer`` descriptors of views grouped by layer."""
+        return {key: _kernels.Layer(self.cell, P["W"], P["U"], P["b"],
+                                    P.get("p"), P.get("bh"), self.activation)
+                for key, P in layer_views.items()}
+
+    def gradient_layers(self, grads):
+        """The views of a flat gradient buffer (laid out as ``params``) by
+        name, and as layer descriptors for ``backward``: made once per
+        buffer, not per batch."""
+        gviews = self._carve(grads)
+        return gviews, self.kernel_layers(self._by_layer(gviews))
 
     # ---------------------------------------------------------- parameters
 
@@ -186,7 +244,7 @@ class Network:
         Weights decay under L1/L2; biases and peepholes do not (as in
         scikit-learn's MLP, which penalises only the weights).
         """
-        G = _GATES[self.cell]
+        G = self.info.n_gates
         layout = []
         n_in = self.n_inputs
         for layer, H in enumerate(self.hidden_sizes):
@@ -197,7 +255,7 @@ class Network:
                            (prefix + "b", (G * H,), False)]
                 if self.peepholes:
                     layout.append((prefix + "p", (3 * H,), False))
-                if self.cell == "gru":
+                if self.info.has_bh:
                     layout.append((prefix + "bh", (H,), False))
             n_in = H * self.directions
         layout += [("output.V", (n_in, self.n_outputs), True),
@@ -220,7 +278,7 @@ class Network:
     def initialize(self, rng, forget_bias):
         """Glorot-uniform input and output weights, orthogonal recurrent
         weights (per gate block), zero biases except the LSTM forget gate."""
-        G = _GATES[self.cell]
+        G = self.info.n_gates
         for name, view in self.views.items():
             kind = name.rsplit(".", 1)[1]
             if kind in ("W", "V"):
@@ -249,47 +307,80 @@ class Network:
         the cell has them) p, bh."""
         return dict(self._layer_views.get((layer, direction), ()))
 
-    def forward(self, x, lengths, buffers, n_threads, dropout=0.0,
+    def layer(self, layer, direction):
+        """The kernel descriptor (``_kernels.Layer``) of one layer and
+        direction."""
+        return self._layers[layer, direction]
+
+    def stack(self):
+        """The layers as a ``_kernels.Stack`` for stepping one step at a
+        time (unidirectional networks only), made once."""
+        if self.directions != 1:
+            raise ValueError("stepping one step at a time needs a "
+                             "unidirectional model (bidirectional=False)")
+        stack = self.__dict__.get("_stack")
+        if stack is None:
+            stack = self._stack = _kernels.Stack(
+                [self._layers[layer, 0]
+                 for layer in range(len(self.hidden_sizes))])
+        return stack
+
+    def workspace_size(self, T, B, n_threads):
+        """Bytes of workspace that every layer's forward and backward over
+        batches of at most T steps and B sequences fits in."""
+        return max(_kernels.layer_workspace_size(layer, T, B, n_threads)
+                   for layer in self._layers.values())
+
+    def forward(self, x, lengths, buffers, workspace, n_threads, dropout=0.0,
                 seed=0, stream=0, initial=None, train=False):
         """Run every layer over a batch.
 
-        Returns the top layer's output ``(T, B, D)`` and its final states
-        ``(B, D)``.  ``initial`` optionally gives per layer and direction
-        the states (h0, c0) to start from (truncated BPTT carries them);
-        the final states of every layer are kept in ``self.final``.
-        ``dropout`` applies inverted dropout to each layer's output, with
-        masks drawn from (seed, stream + layer) so that backward replays
-        them.
+        ``x`` is ``(T, B, I)`` or int64 token codes ``(T, B)``.  Returns
+        the top layer's output ``(T, B, D)``, its final states ``(B, D)``
+        and the ``Trace`` that ``backward`` (and a truncated-BPTT carry)
+        reads.  ``initial`` optionally gives per layer and direction the
+        states (h0, c0) to start from.  ``dropout`` applies inverted
+        dropout to each layer's output, with masks drawn from (seed,
+        stream + layer) so that backward replays them.
         """
-        T, B, _ = x.shape
-        self._saved = []
-        self.final = []
+        T, B = x.shape[:2]
+        trace = Trace()
         top = len(self.hidden_sizes) - 1
         inp, fin = x, None
         for layer in range(top + 1):
-            saved = [self._run_cell(layer, d, inp, lengths,
-                                    None if initial is None
-                                    else initial[layer][d],
-                                    buffers, n_threads, keep=train)
-                     for d in range(self.directions)]
-            self.final.append([(s["h_n"], s.get("c_n")) for s in saved])
-            self._saved.append((inp, saved))
-            out = self._join([s["h"] for s in saved], f"out{layer}", buffers)
+            H = self.hidden_sizes[layer]
+            tapes, starts = [], []
+            for d in range(self.directions):
+                tape = buffers.tape(self.info, layer, d, T, B, H)
+                if initial is None:
+                    h0 = buffers.zeros(f"zeros_h{layer}.{d}.", (B, H))
+                    c0 = h0 if self.info.has_c else None
+                else:
+                    h0, c0 = initial[layer][d]
+                _kernels.layer_forward(self._layers[layer, d], tape, inp, h0,
+                                       c0, lengths, d == 1, workspace,
+                                       n_threads, train)
+                tapes.append(tape)
+                starts.append((h0, c0))
+            trace.inputs.append(inp)
+            trace.initial.append(starts)
+            trace.tapes.append(tapes)
+            out = self._join([t.h for t in tapes], f"out{layer}", buffers)
             if layer == top:
-                fin = self._join([s["h_n"] for s in saved], "final", buffers)
+                fin = self._join([t.h_n for t in tapes], "final", buffers)
             if train and dropout > 0:
                 # The kernels' own outputs stay intact for the backward pass.
-                if out is saved[0]["h"]:
+                if out is tapes[0].h:
                     out = self._copy(out, f"drop{layer}", buffers)
                 _kernels.dropout(out, dropout, seed,
                                  _stream(stream, layer, 0), n_threads)
                 if layer == top:
-                    if fin is saved[0]["h_n"]:
+                    if fin is tapes[0].h_n:
                         fin = self._copy(fin, "dropfinal", buffers)
                     _kernels.dropout(fin, dropout, seed,
                                      _stream(stream, layer, 1), n_threads)
             inp = out
-        return inp, fin
+        return inp, fin, trace
 
     @staticmethod
     def _copy(arr, name, buffers):
@@ -307,76 +398,19 @@ class Network:
         out[..., H:] = parts[1]
         return out
 
-    def _cell_outputs(self, layer, d, T, B, buffers):
-        """The arrays one direction of one layer writes over a batch of
-        ``B`` sequences of ``T`` steps, by name."""
-        H = self.hidden_sizes[layer]
-        key = f"{layer}.{d}."
-        s = {"h": buffers.get(key + "h", (T, B, H)),
-             "h_n": buffers.get(key + "h_n", (B, H))}
-        if self.cell == "lstm":
-            s["c"] = buffers.get(key + "c", (T, B, H))
-            s["gates"] = buffers.get(key + "gates", (T, B, 4 * H))
-            s["c_n"] = buffers.get(key + "c_n", (B, H))
-        elif self.cell == "gru":
-            s["gates"] = buffers.get(key + "gates", (T, B, 3 * H))
-            s["hn"] = buffers.get(key + "hn", (T, B, H))
-        return s
-
-    def _run_cell(self, layer, d, x, lengths, state0, buffers, n_threads,
-                  keep=True):
-        """One direction of one layer over the batch; ``keep`` keeps the
-        gates for a backward pass (without it, inference, the kernel need
-        not write them out)."""
-        T, B, I = x.shape
-        H = self.hidden_sizes[layer]
-        P = self._layer_views[layer, d]
-        # Batches of one shape get the same views: fetched once (a fifth of
-        # predicting one short sequence), copied as the caller keeps them.
-        s = dict(buffers.memo((self.cell, H, layer, d, T, B),
-                              lambda: self._cell_outputs(layer, d, T, B,
-                                                         buffers)))
-        if state0 is None:
-            h0 = buffers.zeros(f"zeros_h{layer}.{d}.", (B, H))
-            c0 = h0
-        else:
-            h0, c0 = state0
-        s["h0"], s["c0"] = h0, c0
-        reverse = d == 1
-        # The workspace is sized per call: with n_threads=0 its size
-        # follows the OpenMP thread count, which may change between calls.
-        if self.cell == "lstm":
-            ws = buffers.workspace(_kernels.lstm_workspace_size(
-                self.dtype, T, B, I, H, n_threads))
-            _kernels.lstm_forward(s["h"], s["c"], s["gates"], s["h_n"],
-                                  s["c_n"], x, h0, c0, P["W"], P["U"], P["b"],
-                                  P.get("p"), lengths, reverse, ws, n_threads,
-                                  keep)
-        elif self.cell == "gru":
-            ws = buffers.workspace(_kernels.gru_workspace_size(
-                self.dtype, T, B, I, H, n_threads))
-            _kernels.gru_forward(s["h"], s["gates"], s["hn"], s["h_n"], x, h0,
-                                 P["W"], P["U"], P["b"], P["bh"], lengths,
-                                 reverse, ws, n_threads, keep)
-        else:
-            ws = buffers.workspace(_kernels.elman_workspace_size(
-                self.dtype, T, B, I, H, n_threads))
-            _kernels.elman_forward(s["h"], s["h_n"], x, h0, P["W"], P["U"],
-                                   P["b"], lengths, self.activation, reverse,
-                                   ws, n_threads)
-        return s
-
-    def backward(self, d_out, d_final, lengths, gviews, buffers, n_threads,
-                 dropout=0.0, seed=0, stream=0):
-        """Backpropagate through every layer of the last ``forward``.
+    def backward(self, trace, d_out, d_final, lengths, grad_layers, buffers,
+                 workspace, n_threads, dropout=0.0, seed=0, stream=0):
+        """Backpropagate through every layer of the forward that made
+        ``trace``.
 
         ``d_out`` (T, B, D) is the gradient of the top layer's output or
         None, ``d_final`` (B, D) that of its final states or None.
-        Parameter gradients accumulate into ``gviews``, the named views of
-        a flat gradient buffer laid out like ``params`` (``_carve``).
+        Parameter gradients accumulate into ``grad_layers`` (from
+        ``gradient_layers``).
         """
         for layer in reversed(range(len(self.hidden_sizes))):
-            x, saved = self._saved[layer]
+            x = trace.inputs[layer]
+            T, B = x.shape[:2]
             H = self.hidden_sizes[layer]
             if dropout > 0:
                 if d_out is not None:
@@ -385,14 +419,22 @@ class Network:
                 if d_final is not None:
                     _kernels.dropout(d_final, dropout, seed,
                                      _stream(stream, layer, 1), n_threads)
+            want_dx = layer > 0
             dx_sum = None
             for d in range(self.directions):
                 dh = self._split(d_out, d, H, f"dh{layer}.{d}", buffers)
                 dh_n = self._split(d_final, d, H, f"dhn{layer}.{d}", buffers)
-                want_dx = layer > 0
-                dx = self._cell_backward(layer, d, x, saved[d], dh, dh_n,
-                                         lengths, gviews, buffers, n_threads,
-                                         want_dx)
+                key = f"{layer}.{d}."
+                dx = buffers.get(key + "dx", x.shape) if want_dx else None
+                dh0 = buffers.get(key + "dh0", (B, H))
+                dc0 = buffers.get(key + "dc0", (B, H)) \
+                    if self.info.has_c else None
+                h0, c0 = trace.initial[layer][d]
+                _kernels.layer_backward(self._layers[layer, d],
+                                        grad_layers[layer, d], dx, dh0, dc0,
+                                        dh, dh_n, None, x, h0, c0,
+                                        trace.tapes[layer][d], lengths,
+                                        d == 1, workspace, n_threads)
                 if want_dx:
                     if dx_sum is None:
                         dx_sum = buffers.get(f"dxsum{layer}", dx.shape)
@@ -410,40 +452,3 @@ class Network:
         part = buffers.get(name, grad.shape[:-1] + (H,))
         part[...] = grad[..., d * H:(d + 1) * H]
         return part
-
-    def _cell_backward(self, layer, d, x, s, dh, dh_n, lengths, gviews,
-                       buffers, n_threads, want_dx):
-        T, B, I = x.shape
-        H = self.hidden_sizes[layer]
-        prefix = f"layer{layer}.{('forward', 'backward')[d]}."
-        P = self._layer_views[layer, d]
-        g = {k.rsplit(".", 1)[1]: v for k, v in gviews.items()
-             if k.startswith(prefix)}
-        key = f"{layer}.{d}."
-        dx = buffers.get(key + "dx", (T, B, I)) if want_dx else None
-        dh0 = buffers.get(key + "dh0", (B, H))
-        reverse = d == 1
-        if self.cell == "lstm":
-            dc0 = buffers.get(key + "dc0", (B, H))
-            ws = buffers.workspace(_kernels.lstm_workspace_size(
-                self.dtype, T, B, I, H, n_threads))
-            _kernels.lstm_backward(dx, dh0, dc0, g["W"], g["U"], g["b"],
-                                   g.get("p"), dh, dh_n, None, x, s["h0"],
-                                   s["c0"], P["W"], P["U"], P.get("p"),
-                                   s["h"], s["c"], s["gates"], lengths,
-                                   reverse, ws, n_threads)
-        elif self.cell == "gru":
-            ws = buffers.workspace(_kernels.gru_workspace_size(
-                self.dtype, T, B, I, H, n_threads))
-            _kernels.gru_backward(dx, dh0, g["W"], g["U"], g["b"], g["bh"],
-                                  dh, dh_n, x, s["h0"], P["W"], P["U"],
-                                  s["h"], s["gates"], s["hn"], lengths,
-                                  reverse, ws, n_threads)
-        else:
-            ws = buffers.workspace(_kernels.elman_workspace_size(
-                self.dtype, T, B, I, H, n_threads))
-            _kernels.elman_backward(dx, dh0, g["W"], g["U"], g["b"], dh,
-                                    dh_n, x, s["h0"], P["W"], P["U"], s["h"],
-                                    lengths, self.activation, reverse, ws,
-                                    n_threads)
-        return dx

@@ -3,8 +3,8 @@
 What DL4J calls ``rnnTimeStep``: a fitted unidirectional model reads the
 next step of ``n_streams`` independent streams and returns its output for
 that step, keeping each stream's recurrent state in a ``StreamState`` the
-caller passes back in.  One C call (``stack_step``) runs every layer; the
-output layer is the estimator's own head.  ``CharRNN.sample`` runs the same
+caller passes back in.  One C call (``stack_step``) runs every layer (the
+network's ``Stack``); the output layer is the estimator's own head.  ``CharRNN.sample`` runs the same
 step in a C loop.
 """
 import numpy as np
@@ -31,20 +31,6 @@ class StreamState:
 
     def copy(self):
         return StreamState(self.h.copy(), self.c.copy())
-
-
-def stack_layers(net):
-    """The network's layers as the dicts ``_kernels.stack_step`` reads."""
-    if net.directions != 1:
-        raise ValueError("stepping one step at a time needs a "
-                         "unidirectional model (bidirectional=False)")
-    layers = []
-    for layer in range(len(net.hidden_sizes)):
-        P = net.layer_params(layer, 0)
-        layers.append(dict(cell=net.cell, activation=net.activation,
-                           W=P["W"], U=P["U"], b=P["b"], p=P.get("p"),
-                           bh=P.get("bh")))
-    return layers
 
 
 class StatefulMixin:
@@ -116,20 +102,20 @@ class StatefulMixin:
         state : StreamState
             The state after this step (updated in place).
         """
-        check_is_fitted(self, "_net")
+        self._check_fitted()
         net = self._net
+        stack = net.stack()
         if state is None:
             state = self.initial_state(np.shape(x)[0] if np.ndim(x) > 1
                                        else 1)
-        layers = stack_layers(net)
         self._check_state(state)
         x = self._step_inputs(x, state.n_streams)
         B = state.n_streams
         buffers = self._buffers()
         top = buffers.get("step_top", (B, net.hidden_sizes[-1]))
-        ws = buffers.workspace(_kernels.stack_workspace_size(
-            layers, net.dtype, B))
-        _kernels.stack_step(top, state.h, state.c, x, layers, ws)
+        ws = buffers.workspace(max(stack.workspace_size(B),
+                                   _kernels.gemm_workspace_size(1)))
+        _kernels.stack_step(top, state.h, state.c, x, stack, ws)
         out = np.empty((B, net.n_outputs), net.dtype)
-        self._head_predict(top, out, buffers, 1)
+        self._head_predict(top, out, ws, 1)
         return out, state

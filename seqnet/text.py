@@ -6,7 +6,6 @@ character with a softmax at every step, train with truncated BPTT over
 ``batch_size`` parallel streams whose state is carried from chunk to chunk,
 then sample new text one character at a time.
 """
-import copy
 import time
 import warnings
 from numbers import Integral, Real
@@ -14,13 +13,11 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
-from ._base import (_STATE_VERSION, BaseSequenceEstimator, _all_or_nothing,
-                    _n_threads)
+from ._base import BaseSequenceEstimator, _Run
 from ._network import Network
-from ._stateful import StatefulMixin, StreamState, stack_layers
+from ._stateful import StatefulMixin, StreamState
 from .classification import _SoftmaxHead
 
 
@@ -86,6 +83,14 @@ class _Streams:
         return streams, starts, counts
 
 
+class _TextData:
+    """Training data of a CharRNN: documents as arrays of codes, those
+    trained on and those held out (the end of every document) or None."""
+
+    def __init__(self, train, validation=None):
+        self.train, self.validation = train, validation
+
+
 class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
     """Character-level recurrent language model (one-to-many generation).
 
@@ -94,9 +99,10 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
     text; ``score`` is the mean log-likelihood per character.
 
     The input is one-hot (each character a unit vector of the vocabulary),
-    as in char-rnn and the DL4J example: the input projection of a one-hot
-    step is one row of the weights, vocabularies of characters are small,
-    and there is no embedding size to choose.
+    as in char-rnn and the DL4J example, given to the kernels as character
+    codes: the input projection of a step is one row of the weights,
+    vocabularies of characters are small, and there is no embedding size
+    to choose.
 
     Characters not seen in ``fit`` are dropped from a ``prime`` or a scored
     text, with a warning naming them.
@@ -121,7 +127,8 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
         Stop training after this many seconds (checked after every chunk).
     early_stopping : bool, default=False
         Hold out the last ``validation_fraction`` of every document, report
-        its loss each epoch, stop when it has not improved by ``tol`` for
+        its loss and score (the mean log-likelihood per character) each
+        epoch, stop when the loss has not improved by ``tol`` for
         ``n_iter_no_change`` epochs and restore the best weights.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=2
@@ -137,6 +144,11 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
         The same characters, one per output unit.
     loss_curve_, validation_loss_curve_ : list of float
         Mean loss per character (nats) of each epoch.
+    validation_scores_ : list of float
+        With ``early_stopping``: the held-out text's score (mean
+        log-likelihood per character, as ``score``) of each epoch.
+    best_validation_score_ : float or None
+        The score of the restored weights.
     n_iter_ : int
         Epochs run (a last epoch cut short by ``max_time`` counts).
     chars_per_second_ : float
@@ -196,9 +208,6 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
         self.dtype = dtype
         self.verbose = verbose
 
-    bidirectional = False
-    class_weight = None
-
     # ------------------------------------------------------ vocabulary
 
     def _encode_text(self, docs):
@@ -219,102 +228,69 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
         self._class_weight_vec = None
 
     # -------------------------------------------------------- training
+    # The shared loop (BaseSequenceEstimator._fit) with text as its data:
+    # documents cut into streams, an update per truncated-BPTT chunk.
 
     def fit(self, X, y=None):
         """Learn the text X (a str or a list of str documents)."""
-        return self._fit_text(X, incremental=False)
+        return self._fit(X, max_time=self.max_time)
 
     def partial_fit(self, X, y=None):
         """One epoch over the text X; the first call fixes the vocabulary,
         later calls drop characters outside it (with a warning)."""
-        return self._fit_text(X, incremental=True)
+        return self._fit(X, incremental=True, max_time=self.max_time)
 
-    @_all_or_nothing
-    def _fit_text(self, X, incremental):
-        self._validate_params()
+    def _check_config(self):
+        pass
+
+    def _new_network(self):
+        V = self.n_features_in_
+        return Network(self.cell, self._hidden(), False, self.peepholes,
+                       self.activation, V, V, self._real_dtype())
+
+    def _training_data(self, X, y, sample_weight, first, classes):
         docs = _as_documents(X)
-        first = not hasattr(self, "_net") or not (incremental or
-                                                  self.warm_start)
         if first:
             self._set_vocabulary(docs)
         codes = [c for c in self._encode_text(docs) if len(c) > 1]
         if not codes:
             raise ValueError("the text needs at least two known characters "
                              "in one document")
-        rng = check_random_state(self.random_state)
-        if first:
-            self._net = Network(self.cell, self._hidden(), False,
-                                self.peepholes, self.activation,
-                                self.n_features_in_, self.n_features_in_,
-                                self._real_dtype())
-            self._net.initialize(np.random.default_rng(rng.randint(2**31)),
-                                 self.forget_bias)
-            self.loss_curve_, self.validation_loss_curve_ = [], []
-            self.n_iter_ = 0
-            self._state_version = _STATE_VERSION
-        self._start_training(rng, reset_optimizer=first or not incremental)
+        return _TextData(codes)
 
-        train, held_out = codes, None
-        if self.early_stopping and not incremental:
-            cut = [len(c) - max(2, int(len(c) * self.validation_fraction))
-                   for c in codes]
-            train = [c[:k] for c, k in zip(codes, cut) if k > 1]
-            held_out = [c[k:] for c, k in zip(codes, cut)]
-            if not train:
-                raise ValueError("the text is too short to hold out "
-                                 "validation_fraction of it")
+    def _hold_out(self, data, rng):
+        codes = data.train
+        cut = [len(c) - max(2, int(len(c) * self.validation_fraction))
+               for c in codes]
+        train = [c[:k] for c, k in zip(codes, cut) if k > 1]
+        if not train:
+            raise ValueError("the text is too short to hold out "
+                             "validation_fraction of it")
+        return _TextData(train, [c[k:] for c, k in zip(codes, cut)])
 
-        n_threads = _n_threads(self.n_jobs)
-        start = time.perf_counter()
-        deadline = None if self.max_time is None else start + self.max_time
-        best, best_params, stall, chars = np.inf, None, 0, 0
-        for _ in range(1 if incremental else self.max_epochs):
-            before = self._epoch_start()
-            loss, seen = self._run_streams(train, self.batch_size, n_threads,
-                                           train=True, deadline=deadline,
-                                           started=start, chars=chars)
-            chars += seen
-            self._stop_if_diverged(loss, before)
-            self.n_iter_ += 1
-            self.loss_curve_.append(loss)
-            line = f"epoch {self.n_iter_}: loss {loss:.4f}"
-            monitored = loss
-            if held_out is not None:
-                monitored, _ = self._run_streams(held_out, self.batch_size,
-                                                 n_threads)
-                self.validation_loss_curve_.append(monitored)
-                line += f", validation loss {monitored:.4f}"
-            elapsed = time.perf_counter() - start
-            self.chars_per_second_ = chars / max(elapsed, 1e-9)
-            if self.verbose:
-                print(f"{line} ({self.chars_per_second_:,.0f} chars/s, "
-                      f"{elapsed:.0f}s)", flush=True)
-            if deadline is not None and time.perf_counter() >= deadline:
-                break
-            if incremental:
-                continue
-            if monitored < best - self.tol:
-                best, stall = monitored, 0
-                if held_out is not None:
-                    best_params = self._net.params.copy()
-            else:
-                stall += 1
-                if stall >= self.n_iter_no_change:
-                    break
-        if best_params is not None and best < self.validation_loss_curve_[-1]:
-            self._net.params[...] = best_params
-        return self
+    def _new_run(self, data, train):
+        run = _Run(self, self.tbptt_length, self.batch_size, train)
+        run.started, run.chars = time.perf_counter(), 0
+        return run
 
-    def _run_streams(self, docs, n_streams, n_threads, train=False,
-                     deadline=None, started=None, chars=0):
+    def _train_epoch(self, data, run, rng, deadline):
+        loss, seen = self._run_streams(data.train, self.batch_size, run,
+                                       train=True, deadline=deadline)
+        run.chars += seen
+        elapsed = time.perf_counter() - run.started
+        self.chars_per_second_ = run.chars / max(elapsed, 1e-9)
+        return loss, f"{self.chars_per_second_:,.0f} chars/s"
+
+    def _validate(self, data, n_threads):
+        run = _Run(self, self.tbptt_length, self.batch_size, False, n_threads)
+        loss, _ = self._run_streams(data.validation, self.batch_size, run)
+        return loss, -loss
+
+    def _run_streams(self, docs, n_streams, run, train=False, deadline=None):
         """Mean loss per character over documents cut into streams, with
         an update per chunk when ``train``.  Returns (loss, characters)."""
-        # Evaluating runs a shallow copy of the network (the same weights):
-        # forward keeps the batch's final states on the network object, and
-        # threads scoring with one model at once must not share those.
-        net = self._net if train else copy.copy(self._net)
-        V = net.n_inputs
-        buffers = self._buffers()
+        net = self._net
+        buffers = run.buffers
         streams = _Streams(docs, n_streams)
         width = sum(net.hidden_sizes)
         state_h = np.zeros((len(streams.pos), width), net.dtype)
@@ -331,31 +307,31 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
             order = np.argsort(-counts, kind="stable")
             idx, starts, counts = idx[order], starts[order], counts[order]
             T, B = int(counts[0]), len(idx)
-            # Time-major one-hot inputs and next-character targets.
+            # Time-major character codes and next-character targets.
             t_of = np.arange(T)[:, None]
             valid = t_of < counts[None, :]
             where = np.nonzero(valid)
             at = starts[where[1]] + where[0]
-            x = buffers.zeros("onehot", (T, B, V))
-            x[where[0], where[1], streams.codes[at]] = 1
+            x = np.zeros((T, B), np.int64)
+            x[where] = streams.codes[at]
             tgt = np.zeros((T, B), np.int64)
             tgt[where] = streams.codes[at + 1]
             w = valid.astype(net.dtype).reshape(-1)
             initial = self._gather_state(state_h, state_c, idx)
             if train:
-                loss, _ = self._step(x, counts, tgt.reshape(-1), w, buffers,
-                                     n_threads, initial=initial)
+                loss, _, trace = self._step(run, x, counts, tgt.reshape(-1),
+                                            w, initial=initial)
             else:
-                loss = self._eval_chunk(net, x, counts, tgt.reshape(-1), w,
-                                        buffers, n_threads, initial)
-            self._scatter_state(net, state_h, state_c, idx)
+                loss, trace = self._chunk_loss(run, x, counts,
+                                               tgt.reshape(-1), w, initial)
+            self._scatter_state(trace, state_h, state_c, idx)
             n = int(counts.sum())
             total += loss * n
             count += n
             if (train and self.verbose
                     and time.perf_counter() - last_report > 10):
                 last_report = time.perf_counter()
-                rate = (chars + count) / (last_report - started)
+                rate = (run.chars + count) / (last_report - run.started)
                 print(f"  {count:,} chars, loss {total / count:.4f}, "
                       f"{rate:,.0f} chars/s", flush=True)
             if deadline is not None and time.perf_counter() >= deadline:
@@ -371,43 +347,45 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
             off += H
         return initial
 
-    def _scatter_state(self, net, state_h, state_c, idx):
+    def _scatter_state(self, trace, state_h, state_c, idx):
         off = 0
-        for H, layer in zip(net.hidden_sizes, net.final):
+        for H, layer in zip(self._net.hidden_sizes, trace.final_states()):
             h_n, c_n = layer[0]
             state_h[idx, off:off + H] = h_n
             if c_n is not None:
                 state_c[idx, off:off + H] = c_n
             off += H
 
-    def _eval_chunk(self, net, x, lengths, tgt, w, buffers, n_threads,
-                    initial):
-        """Mean loss of a chunk without training."""
-        out, _ = net.forward(x, lengths, buffers, n_threads, initial=initial)
+    def _chunk_loss(self, run, x, lengths, tgt, w, initial):
+        """Mean loss of a chunk without training, and its trace."""
+        net = self._net
+        out, _, trace = net.forward(x, lengths, run.buffers, run.workspace,
+                                    run.n_threads, initial=initial)
         feats = out.reshape(-1, out.shape[-1])
         K = net.n_outputs
+        buffers = run.buffers
         probs = buffers.get("eval_probs", (feats.shape[0], K))
         dV = buffers.get("eval_dV", net.views["output.V"].shape)
         dc = buffers.get("eval_dc", (K,))
         loss = _kernels.softmax_xent(
             probs, None, dV, dc, feats, net.views["output.V"],
-            net.views["output.c"], tgt, w / w.sum(),
-            buffers.workspace(_kernels.gemm_workspace_size(n_threads)),
-            n_threads)
-        return loss
+            net.views["output.c"], tgt, w / w.sum(), run.workspace,
+            run.n_threads)
+        return loss, trace
 
     # ------------------------------------------------------ using it
 
     def score(self, X, y=None):
         """Mean log-likelihood per character (nats) of the text X, each
         document read as one stream with its state carried throughout."""
-        check_is_fitted(self, "_net")
+        self._check_fitted()
         codes = [c for c in self._encode_text(_as_documents(X)) if len(c) > 1]
         if not codes:
             raise ValueError("the text needs at least two known characters")
+        run = _Run(self, self.tbptt_length, 1, train=False)
         total, count = 0.0, 0
         for c in codes:
-            loss, n = self._run_streams([c], 1, _n_threads(self.n_jobs))
+            loss, n = self._run_streams([c], 1, run)
             total += loss * n
             count += n
         return -total / count
@@ -430,7 +408,7 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
         str
             ``prime`` (its known characters) followed by the sample.
         """
-        check_is_fitted(self, "_net")
+        self._check_fitted()
         if not isinstance(n_chars, Integral) or n_chars < 0:
             raise ValueError(f"n_chars must be a non-negative int, got "
                              f"{n_chars!r}")
@@ -443,12 +421,11 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
             np.zeros(0, np.int64)
         start = self._lookup.get("\n", 0)
         state = self.initial_state(1)
-        layers = stack_layers(net)
+        stack = net.stack()
         out = np.empty(int(n_chars), np.int64)
         seed = check_random_state(random_state).randint(2**31)
-        ws = np.empty(_kernels.stack_workspace_size(layers, net.dtype, 1,
-                                                    net.n_outputs), np.uint8)
-        _kernels.generate(out, state.h[0], state.c[0], layers,
+        ws = np.empty(stack.workspace_size(1, net.n_outputs), np.uint8)
+        _kernels.generate(out, state.h[0], state.c[0], stack,
                           net.views["output.V"], net.views["output.c"],
                           prime_codes, start, float(temperature), seed, 0, ws)
         vocab = self.vocabulary_
@@ -475,14 +452,12 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
         return codes.astype(np.int64)
 
     def _step_inputs(self, x, n_streams):
-        """One step of every stream as one-hot rows."""
+        """One step of every stream as character codes."""
         codes = self._step_codes(x)
         if len(codes) != n_streams:
             raise ValueError(f"step expects one character for each of "
                              f"{n_streams} streams, got {len(codes)}")
-        rows = np.zeros((n_streams, self.n_features_in_), self._net.dtype)
-        rows[np.arange(n_streams), codes] = 1
-        return rows
+        return codes
 
     def step(self, x, state=None):
         """Advance every stream by one character.
@@ -503,7 +478,7 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
         state : StreamState
             The state after this step (updated in place).
         """
-        check_is_fitted(self, "_net")
+        self._check_fitted()
         if state is None:
             state = self.initial_state(len(self._step_codes(x)))
         return super().step(x, state)

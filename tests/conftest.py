@@ -11,15 +11,3 @@ import sys
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _ROOT]
 
-
-import pytest  # noqa: E402
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _threads_as_asked():
-    """Thread-count tests must run the threads they ask for, even on a busy
-    machine where the kernels would otherwise fall back to one thread."""
-    from seqnet import _kernels
-    _kernels.set_adaptive_threads(False)
-    yield
-    _kernels.set_adaptive_threads(True)

@@ -21,6 +21,10 @@ from seqnet import CharRNN, SequenceTagger, StreamState
 from seqnet import _reference as ref
 from seqnet.text import _Streams
 
+# The models here are tiny and trained for a few epochs on purpose.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning")
+
 PANGRAM = "the quick brown fox jumps over the lazy dog.\n"
 TEXT = PANGRAM * 4
 # Two documents over the same characters (so a model fitted on either one
