@@ -11,9 +11,11 @@
 #include "team.h"
 
 /* Blocks: a KC x nr micro-panel of B stays in L1 while the micro-kernel
- * streams MC x KC of packed A from L2, and the KC x NC block of B stays in
- * L2 for every MC block of A (2 MiB L2 per core here; NC is in elements,
- * so the double block holds half the columns). */
+ * streams MC x KC of packed A from L2, and the KC x NC block of B (1 MiB:
+ * NC is in elements, so the double block holds half the columns) is
+ * reused for every MC block of A -- from L2 where a core's L2 holds it,
+ * else from L3.  The GEMM-bound shapes of bench/compare_torch.py (medium,
+ * large) measure the choice. */
 #define KC 256
 #define MC 192
 #define NC_F32 1024
@@ -23,15 +25,16 @@
 #else
 #define NC NC_F32
 #endif
-/* Below this many multiply-adds (~50 us on one core) a second thread costs
- * more than it saves: waking a sleeping OpenMP thread alone takes 0.1-0.3
- * ms here (at 2**20, the latency config's x.W made 2 threads slower than
- * one). */
+/* Below this many multiply-adds a second thread costs more than it saves:
+ * waking a sleeping OpenMP thread takes a fraction of a millisecond (at
+ * 2**20, the x.W of bench/compare_torch.py's latency config was slower on
+ * 2 threads than on one). */
 #define SN_GEMM_MIN_PARALLEL (1 << 23)
 /* A^T is read in place (not packed) when A's rows are at most this many
  * bytes apart: a KC-row block then spans at most 32 pages, well within the
- * L1 DTLB.  Small shape backward (rows 64 and 256 B apart): 5 % faster in
- * place; rows 2-4 KB apart: 8 % slower (a page per k). */
+ * L1 DTLB; rows kilobytes apart would touch a page per k.  The backward of
+ * bench/compare_torch.py's small config (rows 64 and 256 bytes apart)
+ * measures it. */
 #define SN_GEMM_INPLACE_MAX_LD 512
 
 static inline int in_place_at(int64_t lda) {

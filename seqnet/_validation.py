@@ -298,8 +298,9 @@ def check_feature_names(estimator, X, *, reset):
     if (not reset and type(X) is np.ndarray
             and getattr(estimator, "feature_names_in_", None) is None):
         # An array has no names and none were recorded: validate_data
-        # would find nothing to check or warn about, after 30 us of
-        # looking for DataFrames.
+        # would find nothing to check or warn about, after a long look for
+        # DataFrames (bench/test_bench_kernels.py, SequenceClassifier
+        # group, predicting one short sequence, shows what it costs).
         return
     # ensure_2d=False stops validate_data from counting features itself:
     # it would read a list of sequences as a 2-D table.
@@ -703,8 +704,8 @@ def _as_float_array(X, dtype, copy):
     """check_array's answer for a plain float32 or float64 ndarray, or None.
 
     Such an array needs none of what check_array does for other input
-    (DataFrame, array-API and dtype detection, about 100 us a call, which
-    dominates predicting one short sequence): it only changes dtype and
+    (DataFrame, array-API and dtype detection, which would dominate
+    predicting one short sequence: bench/test_bench_kernels.py): it only changes dtype and
     layout as asked, and copies when asked to or when it must.  Anything
     else -- subclasses, other dtypes, byte-swapped floats, a ``dtype`` that
     is not a float dtype or tuple of them -- returns None for check_array.

@@ -27,6 +27,7 @@ machine, for the closing note of issue 6):
 
 Subprocesses run where a test could hang, kill or signal the interpreter.
 """
+import hashlib
 import json
 import os
 import pickle
@@ -435,6 +436,72 @@ def test_eight_threads_scoring_and_sampling_one_charrnn_agree_with_serial():
         assert round_ == serial
 
 
+@pytest.mark.parametrize("kind", ["classifier", "tagger", "charrnn"])
+def test_predicting_while_another_thread_fits_never_changes_the_fit(kind):
+    # The network keeps no per-call state, so a prediction cannot disturb a
+    # fit: while the fit runs, other threads' predictions and fits are
+    # refused with a clear error (the model would change under them), and
+    # the fit's weights are bit for bit those of a solo fit.
+    X = ragged(n=48)
+    text = "the quick brown fox jumps over the lazy dog. " * 30
+
+    def fit(model):
+        if kind == "charrnn":
+            return model.fit(text)
+        return fit_quietly(model, X, targets(kind, X))
+
+    def make():
+        if kind == "charrnn":
+            return CharRNN(hidden_sizes=(16,), max_epochs=6, batch_size=8,
+                           tbptt_length=8, random_state=0)
+        return ESTIMATORS[kind](hidden_sizes=(16,), max_epochs=12,
+                                random_state=0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        solo = fit(make())._net.params.copy()
+        model = fit(make())      # fitted, then refitted below
+    outcomes, done = [], threading.Event()
+
+    def predict_meanwhile():
+        while not done.is_set():
+            try:
+                if kind == "charrnn":
+                    model.score(text[:60])
+                else:
+                    outputs(model, X[:5])
+                outcomes.append("predicted")
+            except RuntimeError as exc:
+                assert "being fitted in another thread" in str(exc)
+                outcomes.append("refused")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        other = threading.Thread(target=predict_meanwhile)
+        other.start()
+        try:
+            for _ in range(3):
+                fit(model)
+                assert_array_equal(model._net.params, solo)
+        finally:
+            done.set()
+            other.join()
+    assert outcomes and set(outcomes) <= {"predicted", "refused"}
+
+    # A second fit while the first runs is refused; the first is untouched.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = threading.Thread(target=fit, args=(model,))
+        first.start()
+        while "_fitting" not in model.__dict__ and first.is_alive():
+            pass
+        refused = first.is_alive()
+        if refused:
+            with pytest.raises(RuntimeError, match="another thread"):
+                fit(model)
+        first.join()
+    assert_array_equal(model._net.params, solo)
+
+
 @pytest.mark.parametrize("backend", ["loky", "threading"])
 def test_fit_in_joblib_workers(backend):
     X = ragged(n=32)
@@ -515,6 +582,49 @@ def test_one_to_four_threads_fit_the_same_bits(kind):
         results.append(model._net.params.copy())
     for params in results[1:]:
         assert_array_equal(params, results[0])
+
+
+BACKOFF_SCRIPT = """
+    import hashlib, json, threading, time, warnings
+    import numpy as np
+    warnings.simplefilter("ignore")
+    from seqnet import SequenceClassifier, _kernels
+
+    rng = np.random.default_rng(0)
+    X = [rng.standard_normal((int(t), 6)) for t in rng.integers(10, 30, 64)]
+    y = [int(x[:, 0].sum() > 0) for x in X]
+    stop = threading.Event()
+
+    def spin():          # a thread holding a core while the fit runs
+        while not stop.is_set():
+            sum(range(1000))
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        model = SequenceClassifier(hidden_sizes=(32, 16), max_epochs=3,
+                                   batch_size=32, n_jobs=2, random_state=0)
+        model.fit(X, y)
+    finally:
+        stop.set()
+        spinner.join()
+    print(json.dumps(hashlib.sha256(model._net.params.tobytes()).hexdigest()))
+"""
+
+
+@pytest.mark.parametrize("setting", ["", "0", "1"])
+def test_thread_backoff_is_opt_in_and_never_changes_the_bits(setting):
+    # The back-off (csrc/team.c) is off unless SEQNET_ADAPTIVE_THREADS=1:
+    # the suite runs the configuration users run by default.  Either way,
+    # with a busy core or not, the fit is bit for bit the same.
+    got = run_python(BACKOFF_SCRIPT,
+                     env={"SEQNET_ADAPTIVE_THREADS": setting})
+    model = SequenceClassifier(hidden_sizes=(32, 16), max_epochs=3,
+                               batch_size=32, n_jobs=1, random_state=0)
+    rng = np.random.default_rng(0)
+    X = [rng.standard_normal((int(t), 6)) for t in rng.integers(10, 30, 64)]
+    fit_quietly(model, X, [int(x[:, 0].sum() > 0) for x in X])
+    assert got == hashlib.sha256(model._net.params.tobytes()).hexdigest()
 
 
 # -------------------------------------------------------------- interrupts
