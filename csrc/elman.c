@@ -72,7 +72,7 @@ SN_CLONES static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
 
 const SN_FN(sn_cell) SN_FN(sn_cell_elman) = {
     .info = {.name = "elman", .n_gates = 1, .activation = 1,
-             .gates_in_h = 1},
+             .gates_in_h = 1, .forget_gate = -1},
     .sum_x = 1,
     .forward_row = forward_row,
     .backward_row = backward_row,

@@ -106,7 +106,8 @@ static void backward_params(const SN_FN(sn_rnn) *r, const int64_t *nact,
 }
 
 const SN_FN(sn_cell) SN_FN(sn_cell_gru) = {
-    .info = {.name = "gru", .n_gates = 3, .has_hn = 1, .has_bh = 1},
+    .info = {.name = "gru", .n_gates = 3, .has_hn = 1, .has_bh = 1,
+             .forget_gate = -1},
     .direct_dh = 1,
     .separate_h = 1,
     .forward_row = forward_row,

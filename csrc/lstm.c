@@ -162,7 +162,8 @@ static void backward_params(const SN_FN(sn_rnn) *r, const int64_t *nact,
 }
 
 const SN_FN(sn_cell) SN_FN(sn_cell_lstm) = {
-    .info = {.name = "lstm", .n_gates = 4, .has_c = 1, .peepholes = 1},
+    .info = {.name = "lstm", .n_gates = 4, .has_c = 1, .peepholes = 1,
+             .forget_gate = 1},
     .sum_x = 1,
     .forward_row = forward_row,
     .backward_row = backward_row,

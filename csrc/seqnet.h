@@ -80,6 +80,8 @@ typedef struct {
     int peepholes;    /* may take Graves peepholes p (3H) */
     int activation;   /* reads sn_layer.activation (else tanh) */
     int gates_in_h;   /* its gates are h itself: no gates array */
+    int forget_gate;  /* the gate block whose bias starts at forget_bias
+                         (the LSTM's f), or -1 */
 } sn_cell_info;
 /* NULL for an unknown kind. */
 const sn_cell_info *sn_cell_info_of(int cell);

@@ -8,7 +8,7 @@ import argparse
 import sys
 import time
 
-from . import CharRNN, show_config
+from . import CharRNN, _kernels, show_config
 from .datasets import load_shakespeare
 
 
@@ -47,7 +47,7 @@ def main(argv=None):
     d = sub.add_parser("demo", help="train a Shakespeare CharRNN and sample")
     d.add_argument("--minutes", type=float, default=3.0,
                    help="training time budget (default 3)")
-    d.add_argument("--cell", choices=("lstm", "gru", "elman"), default="lstm")
+    d.add_argument("--cell", choices=tuple(_kernels.CELLS), default="lstm")
     d.add_argument("--hidden", type=int, nargs="+", default=[256, 256],
                    help="units per layer (default 256 256)")
     d.add_argument("--batch-size", type=int, default=32)

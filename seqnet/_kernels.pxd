@@ -35,6 +35,7 @@ cdef extern from "seqnet.h" nogil:
         int peepholes
         int activation
         int gates_in_h
+        int forget_gate
 
     enum:
         SN_N_CELLS

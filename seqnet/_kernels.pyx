@@ -171,7 +171,7 @@ class CellInfo(tuple):
     """What a cell kind is (csrc/seqnet.h's sn_cell_info), read from C."""
     __slots__ = ()
     _fields = ("kind", "name", "n_gates", "has_c", "has_hn", "has_bh",
-               "peepholes", "activation", "gates_in_h")
+               "peepholes", "activation", "gates_in_h", "forget_gate")
 
     def __new__(cls, *values):
         return tuple.__new__(cls, values)
@@ -199,7 +199,8 @@ def _cells():
         cells[name] = CellInfo(kind, name, c.n_gates, bool(c.has_c),
                                bool(c.has_hn), bool(c.has_bh),
                                bool(c.peepholes), bool(c.activation),
-                               bool(c.gates_in_h))
+                               bool(c.gates_in_h),
+                               None if c.forget_gate < 0 else c.forget_gate)
     return cells
 
 
@@ -282,12 +283,65 @@ cdef class Tape:
     """What one layer's forward writes and its backward reads: h (T, B, H),
     c (T, B, H) for cells with a cell state, gates (T, B, G) unless the
     cell's gates are h, hn (T, B, H) for the GRU, and the final states h_n,
-    c_n (B, H).  None where the cell has none."""
-    cdef public object h, c, gates, hn, h_n, c_n
+    c_n (B, H); None where the cell has none.  Checked once, here, for
+    consistency (one dtype, C-contiguous, shapes agreeing on T, B, H); a
+    call then only compares its sizes with the layer's and the batch's."""
+    cdef sn_tape t
+    cdef readonly object h, c, gates, hn, h_n, c_n, dtype
+    cdef readonly int64_t T, B, H, G
+    cdef readonly bint writeable
 
     def __init__(self, h, c, gates, hn, h_n, c_n):
+        if getattr(h, "ndim", None) != 3:
+            raise ValueError("tape.h must be a 3-D array (T, B, H)")
+        dtype = _real_dtype("tape.h", h)
+        T, B, H = h.shape
+        if min(T, B, H) < 1:
+            raise ValueError(f"tape.h has shape {h.shape}: every dimension "
+                             "must be at least 1")
+        G = 0
+        if gates is not None:
+            if getattr(gates, "ndim", None) != 3:
+                raise ValueError("tape.gates must be a 3-D array (T, B, G)")
+            G = gates.shape[2]
+            _expect("tape.gates", gates, (T, B, G))
+        writeable = True
+        for name, arr, shape in (("h", h, (T, B, H)), ("c", c, (T, B, H)),
+                                 ("gates", gates, (T, B, G)),
+                                 ("hn", hn, (T, B, H)), ("h_n", h_n, (B, H)),
+                                 ("c_n", c_n, (B, H))):
+            if arr is None:
+                if name in ("h", "h_n"):
+                    raise ValueError(f"tape.{name} is required")
+                continue
+            _expect("tape." + name, arr, shape)
+            if arr.dtype != dtype or not arr.flags.c_contiguous:
+                raise ValueError(f"tape.{name} must be a C-contiguous "
+                                 f"{dtype.name} array like tape.h")
+            writeable = writeable and arr.flags.writeable
+        if (c is None) != (c_n is None):
+            raise ValueError("tape.c and tape.c_n go together")
         self.h, self.c, self.gates, self.hn = h, c, gates, hn
-        self.h_n, self.c_n = h_n, c_n
+        self.h_n, self.c_n, self.dtype = h_n, c_n, dtype
+        self.T, self.B, self.H, self.G = T, B, H, G
+        self.writeable = writeable
+        if dtype == np.float64:
+            _tape_point[double](self, h, c, gates, hn, h_n, c_n)
+        else:
+            _tape_point[float](self, h, c, gates, hn, h_n, c_n)
+
+
+cdef _tape_point(Tape tape, const floating[:, :, ::1] h,
+                 const floating[:, :, ::1] c, const floating[:, :, ::1] gates,
+                 const floating[:, :, ::1] hn, const floating[:, ::1] h_n,
+                 const floating[:, ::1] c_n):
+    # The C API writes through these only in layer_forward, which first
+    # checks that the tape is writeable.
+    tape.t.h, tape.t.h_n = <void *>&h[0, 0, 0], <void *>&h_n[0, 0]
+    tape.t.c = <void *>&c[0, 0, 0] if c is not None else NULL
+    tape.t.gates = <void *>&gates[0, 0, 0] if gates is not None else NULL
+    tape.t.hn = <void *>&hn[0, 0, 0] if hn is not None else NULL
+    tape.t.c_n = <void *>&c_n[0, 0] if c_n is not None else NULL
 
 
 def _real_dtype(name, arr):
@@ -308,37 +362,36 @@ def layer_workspace_size(Layer layer, int64_t T, int64_t B, int n_threads=0):
     return sn_layer_workspace_size_f32(&layer.desc, T, B, n_threads)
 
 
-cdef _check_batch(Layer layer, Tape tape, x, h0, c0, lengths, bint backward):
-    """T and B of a batch, after checking every batch-shaped array against
-    the layer: x is (T, B, I) of the layer's dtype, or int64 token codes
-    (T, B)."""
+cdef _check_batch(Layer layer, Tape tape, x, h0, c0, lengths):
+    """T and B of a batch, after checking the tape against the layer and
+    the batch's inputs against both: x is (T, B, I) of the layer's dtype,
+    or int64 token codes (T, B)."""
     info = layer.info
+    if (tape.dtype != layer.dtype or tape.H != layer.H or
+            (tape.c is not None) != info.has_c or
+            (tape.hn is not None) != info.has_hn or
+            (tape.gates is not None) == info.gates_in_h or
+            (tape.gates is not None and tape.G != layer.G)):
+        raise ValueError(
+            f"the tape does not fit this {layer.cell} layer (H={layer.H}, "
+            f"{layer.dtype}): it needs h, h_n"
+            + (", c, c_n" if info.has_c else "")
+            + ("" if info.gates_in_h else f", gates (G={layer.G})")
+            + (", hn" if info.has_hn else ""))
+    T, B = tape.T, tape.B
     if getattr(x, "ndim", None) == 2 and x.dtype == np.int64:
-        T, B = x.shape
+        _expect("codes", x, (T, B))
     elif getattr(x, "ndim", None) == 3:
-        T, B = x.shape[0], x.shape[1]
         _expect("x", x, (T, B, layer.I))
         if x.dtype != layer.dtype:
             raise ValueError(f"x is {x.dtype}, the layer {layer.dtype}")
     else:
         raise ValueError("x must be a 3-D array (T, B, I) or int64 token "
                          "codes (T, B)")
-    if min(T, B) < 1:
-        raise ValueError(f"every dimension must be at least 1, got T={T}, "
-                         f"B={B}")
-    H, G = layer.H, layer.G
     _expect("lengths", lengths, (B,))
-    _expect("h0", h0, (B, H))
-    _expect("tape.h", tape.h, (T, B, H))
-    _expect("tape.h_n", tape.h_n, (B, H))
+    _expect("h0", h0, (B, layer.H))
     if info.has_c:
-        _expect("c0", c0, (B, H))
-        _expect("tape.c", tape.c, (T, B, H))
-        _expect("tape.c_n", tape.c_n, (B, H))
-    if not info.gates_in_h:
-        _expect("tape.gates", tape.gates, (T, B, G))
-    if info.has_hn:
-        _expect("tape.hn", tape.hn, (T, B, H))
+        _expect("c0", c0, (B, layer.H))
     return T, B
 
 
@@ -347,30 +400,18 @@ cdef _layer_forward(Layer layer, Tape tape, const floating[:, :, ::1] x,
                     const floating[:, ::1] c0, const int64_t[::1] lengths,
                     int64_t T, int64_t B, bint reverse, bint keep,
                     unsigned char[::1] workspace, int n_threads):
-    cdef floating[:, :, ::1] h = tape.h
-    cdef floating[:, :, ::1] c = tape.c
-    cdef floating[:, :, ::1] gates = tape.gates
-    cdef floating[:, :, ::1] hn = tape.hn
-    cdef floating[:, ::1] h_n = tape.h_n
-    cdef floating[:, ::1] c_n = tape.c_n
-    cdef sn_tape t
-    t.h, t.h_n = &h[0, 0, 0], &h_n[0, 0]
-    t.c = &c[0, 0, 0] if c is not None else NULL
-    t.c_n = &c_n[0, 0] if c_n is not None else NULL
-    t.gates = &gates[0, 0, 0] if gates is not None else NULL
-    t.hn = &hn[0, 0, 0] if hn is not None else NULL
     cdef const floating *px = &x[0, 0, 0] if x is not None else NULL
     cdef const int64_t *pcodes = &codes[0, 0] if codes is not None else NULL
     cdef const floating *pc0 = &c0[0, 0] if c0 is not None else NULL
     cdef int st
     with nogil:
         if floating is float:
-            st = sn_layer_forward_f32(&t, &layer.desc, px, pcodes, &h0[0, 0],
+            st = sn_layer_forward_f32(&tape.t, &layer.desc, px, pcodes, &h0[0, 0],
                                       pc0, &lengths[0], T, B, reverse, keep,
                                       &workspace[0], workspace.shape[0],
                                       n_threads)
         else:
-            st = sn_layer_forward_f64(&t, &layer.desc, px, pcodes, &h0[0, 0],
+            st = sn_layer_forward_f64(&tape.t, &layer.desc, px, pcodes, &h0[0, 0],
                                       pc0, &lengths[0], T, B, reverse, keep,
                                       &workspace[0], workspace.shape[0],
                                       n_threads)
@@ -387,7 +428,9 @@ def layer_forward(Layer layer, Tape tape, x, h0, c0, lengths, bint reverse,
     backward pass to follow) leaves the tape's gates and hn unspecified:
     the kernel may then keep them out of memory.  Size the workspace with
     ``layer_workspace_size``."""
-    T, B = _check_batch(layer, tape, x, h0, c0, lengths, False)
+    T, B = _check_batch(layer, tape, x, h0, c0, lengths)
+    if not tape.writeable:
+        raise ValueError("the tape's arrays must be writeable")
     codes = x if x.ndim == 2 else None
     if layer.dtype == np.float64:
         _layer_forward[double](layer, tape, None if codes is not None else x,
@@ -408,18 +451,6 @@ cdef _layer_backward(Layer layer, Layer grads, floating[:, :, ::1] dx,
                      Tape tape, const int64_t[::1] lengths, int64_t T,
                      int64_t B, bint reverse, unsigned char[::1] workspace,
                      int n_threads):
-    cdef const floating[:, :, ::1] h = tape.h
-    cdef const floating[:, :, ::1] c = tape.c
-    cdef const floating[:, :, ::1] gates = tape.gates
-    cdef const floating[:, :, ::1] hn = tape.hn
-    cdef const floating[:, ::1] h_n = tape.h_n
-    cdef const floating[:, ::1] c_n = tape.c_n
-    cdef sn_tape t
-    t.h, t.h_n = <void *>&h[0, 0, 0], <void *>&h_n[0, 0]
-    t.c = <void *>&c[0, 0, 0] if c is not None else NULL
-    t.c_n = <void *>&c_n[0, 0] if c_n is not None else NULL
-    t.gates = <void *>&gates[0, 0, 0] if gates is not None else NULL
-    t.hn = <void *>&hn[0, 0, 0] if hn is not None else NULL
     cdef sn_layer_grads g
     g.W, g.U, g.b = <void *>grads.desc.W, <void *>grads.desc.U, <void *>grads.desc.b
     g.p, g.bh = <void *>grads.desc.p, <void *>grads.desc.bh
@@ -436,14 +467,14 @@ cdef _layer_backward(Layer layer, Layer grads, floating[:, :, ::1] dx,
         if floating is float:
             st = sn_layer_backward_f32(pdx, &dh0[0, 0], pdc0, &g, pdh, pdh_n,
                                        pdc_n, &layer.desc, px, pcodes,
-                                       &h0[0, 0], pc0, &t, &lengths[0], T, B,
-                                       reverse, &workspace[0],
+                                       &h0[0, 0], pc0, &tape.t, &lengths[0],
+                                       T, B, reverse, &workspace[0],
                                        workspace.shape[0], n_threads)
         else:
             st = sn_layer_backward_f64(pdx, &dh0[0, 0], pdc0, &g, pdh, pdh_n,
                                        pdc_n, &layer.desc, px, pcodes,
-                                       &h0[0, 0], pc0, &t, &lengths[0], T, B,
-                                       reverse, &workspace[0],
+                                       &h0[0, 0], pc0, &tape.t, &lengths[0],
+                                       T, B, reverse, &workspace[0],
                                        workspace.shape[0], n_threads)
     _check_status(st, f"{layer.cell} backward")
 
@@ -459,7 +490,7 @@ def layer_backward(Layer layer, Layer grads, dx, dh0, dc0, dh, dh_n, dc_n,
     gradient of every output or None, dh_n and dc_n (B, H) that of the
     final states or None.  x, h0, c0, lengths and the tape as the forward
     had them."""
-    T, B = _check_batch(layer, tape, x, h0, c0, lengths, True)
+    T, B = _check_batch(layer, tape, x, h0, c0, lengths)
     if (grads.info is not layer.info or grads.I != layer.I or
             grads.H != layer.H or grads.dtype != layer.dtype or
             (grads.p is None) != (layer.p is None)):

@@ -277,8 +277,9 @@ class Network:
 
     def initialize(self, rng, forget_bias):
         """Glorot-uniform input and output weights, orthogonal recurrent
-        weights (per gate block), zero biases except the LSTM forget gate."""
-        G = self.info.n_gates
+        weights (per gate block), zero biases except a forget gate's (the
+        LSTM's), which start at ``forget_bias``."""
+        G, forget = self.info.n_gates, self.info.forget_gate
         for name, view in self.views.items():
             kind = name.rsplit(".", 1)[1]
             if kind in ("W", "V"):
@@ -296,9 +297,9 @@ class Network:
                     view[:, g * H:(g + 1) * H] = q * np.sign(np.diag(r))
             else:
                 view[...] = 0
-            if kind == "b" and self.cell == "lstm":
-                H = view.shape[0] // 4
-                view[H:2 * H] = forget_bias
+            if kind == "b" and forget is not None:
+                H = view.shape[0] // G
+                view[forget * H:(forget + 1) * H] = forget_bias
 
     # ------------------------------------------------------------ running
 
