@@ -11,9 +11,10 @@ H=256, float32) on 1 and 2 threads, with every output and the workspace
 allocated once outside the timed call, as the estimators do.  Each kernel
 benchmark records its nominal GFLOP count (2 * MACs of the gate GEMMs; a
 backward pass counts twice the forward) in ``extra_info``.  The "char"
-group times the character model's first layer (T=50, B=32, 65 one-hot
-inputs, H=200) with its one-hot input and with the same input made dense
-by a -0.0, and its softmax head (1600 rows, H=200, 65 classes)::
+group times the character model's first layer (T=50, B=32, 65 inputs,
+H=200) over token codes (rows of W gathered) and over the same input as
+dense one-hot rows (multiplied through the GEMM), and its softmax head
+(1600 rows, H=200, 65 classes)::
 
     pytest bench/test_bench_kernels.py --benchmark-only -k char
 
@@ -40,90 +41,94 @@ from seqnet import SequenceClassifier, _kernels  # noqa: E402
 from seqnet._network import aligned_empty  # noqa: E402
 
 T, B, I, H = 100, 64, 128, 256
-GATES = {"lstm": 4, "gru": 3}
+CELLS = ("gru", "lstm")
 THREADS = [1, 2]
 
 
 def _gflop(cell):
     """Forward gate GEMMs of the medium configuration, in GFLOP."""
-    return 2 * T * B * (I + H) * GATES[cell] * H / 1e9
+    return 2 * T * B * (I + H) * _kernels.CELLS[cell].n_gates * H / 1e9
 
 
 def _layer(cell, seed=0):
-    """Weights, inputs, and every forward and backward buffer."""
+    """Weights, inputs, every forward and backward buffer, and the kernel
+    descriptors of them (``_describe``)."""
     rng = np.random.default_rng(seed)
-    G = GATES[cell] * H
+    info = _kernels.CELLS[cell]
+    G = info.n_gates * H
     f32 = np.float32
+
+    def state(shape):
+        return np.zeros(shape, f32) if info.has_c else None
+
     a = dict(
         x=rng.standard_normal((T, B, I)).astype(f32),
-        h0=np.zeros((B, H), f32), c0=np.zeros((B, H), f32),
+        h0=np.zeros((B, H), f32), c0=state((B, H)),
         W=(rng.standard_normal((I, G)) / np.sqrt(I)).astype(f32),
         U=(rng.standard_normal((H, G)) / np.sqrt(H)).astype(f32),
-        b=np.zeros(G, f32), bh=np.zeros(H, f32),
+        b=np.zeros(G, f32),
+        bh=np.zeros(H, f32) if info.has_bh else None,
         lengths=np.full(B, T, np.int64),
-        h=np.empty((T, B, H), f32), c=np.empty((T, B, H), f32),
-        hn=np.empty((T, B, H), f32), gates=np.empty((T, B, G), f32),
-        h_n=np.empty((B, H), f32), c_n=np.empty((B, H), f32),
+        h=np.empty((T, B, H), f32), c=state((T, B, H)),
+        hn=np.empty((T, B, H), f32) if info.has_hn else None,
+        gates=np.empty((T, B, G), f32), h_n=np.empty((B, H), f32),
+        c_n=state((B, H)),
         dh=(rng.standard_normal((T, B, H)) * 1e-2).astype(f32),
         dx=np.empty((T, B, I), f32), dh0=np.empty((B, H), f32),
-        dc0=np.empty((B, H), f32),
+        dc0=state((B, H)),
         dW=np.zeros((I, G), f32), dU=np.zeros((H, G), f32),
-        db=np.zeros(G, f32), dbh=np.zeros(H, f32))
-    size = {"lstm": _kernels.lstm_workspace_size,
-            "gru": _kernels.gru_workspace_size}[cell]
-    a["ws"] = np.empty(max(size(f32, T, B, I, H, n) for n in THREADS),
-                       np.uint8)
+        db=np.zeros(G, f32),
+        dbh=np.zeros(H, f32) if info.has_bh else None)
+    _describe(cell, a)
+    a["ws"] = np.empty(max(_kernels.layer_workspace_size(a["layer"], T, B, n)
+                           for n in THREADS), np.uint8)
     return a
 
 
-def _forward(cell, a, n, keep=True):
+def _describe(cell, a):
+    """The layer, its gradients and its tape as the kernels take them:
+    made once, outside the timed calls, as Network makes them."""
+    a["layer"] = _kernels.Layer(cell, a["W"], a["U"], a["b"], bh=a["bh"])
+    a["grads"] = _kernels.Layer(cell, a["dW"], a["dU"], a["db"], bh=a["dbh"])
+    a["tape"] = _kernels.Tape(a["h"], a["c"], a["gates"], a["hn"], a["h_n"],
+                              a["c_n"])
+
+
+def _forward(a, n, keep=True):
     # keep=False: inference, the gates kept for no backward pass.
-    if cell == "lstm":
-        _kernels.lstm_forward(a["h"], a["c"], a["gates"], a["h_n"], a["c_n"],
-                              a["x"], a["h0"], a["c0"], a["W"], a["U"],
-                              a["b"], None, a["lengths"], False, a["ws"], n,
-                              keep)
-    else:
-        _kernels.gru_forward(a["h"], a["gates"], a["hn"], a["h_n"], a["x"],
-                             a["h0"], a["W"], a["U"], a["b"], a["bh"],
-                             a["lengths"], False, a["ws"], n, keep)
+    _kernels.layer_forward(a["layer"], a["tape"], a["x"], a["h0"], a["c0"],
+                           a["lengths"], False, a["ws"], n, keep)
 
 
-def _backward(cell, a, n):
+def _backward(a, n, want_dx=True):
     # Parameter gradients accumulate over calls; their values do not
     # change the work.
-    if cell == "lstm":
-        _kernels.lstm_backward(a["dx"], a["dh0"], a["dc0"], a["dW"], a["dU"],
-                               a["db"], None, a["dh"], None, None, a["x"],
-                               a["h0"], a["c0"], a["W"], a["U"], None,
-                               a["h"], a["c"], a["gates"], a["lengths"],
-                               False, a["ws"], n)
-    else:
-        _kernels.gru_backward(a["dx"], a["dh0"], a["dW"], a["dU"], a["db"],
-                              a["dbh"], a["dh"], None, a["x"], a["h0"],
-                              a["W"], a["U"], a["h"], a["gates"], a["hn"],
-                              a["lengths"], False, a["ws"], n)
+    _kernels.layer_backward(a["layer"], a["grads"],
+                            a["dx"] if want_dx else None, a["dh0"],
+                            a["dc0"], a["dh"], None, None, a["x"], a["h0"],
+                            a["c0"], a["tape"], a["lengths"], False, a["ws"],
+                            n)
 
 
 @pytest.mark.parametrize("keep", [True, False], ids=["train", "infer"])
 @pytest.mark.parametrize("n_threads", THREADS)
-@pytest.mark.parametrize("cell", sorted(GATES))
+@pytest.mark.parametrize("cell", CELLS)
 def test_forward_medium(benchmark, cell, n_threads, keep):
     a = _layer(cell)
     benchmark.group = f"{cell} kernels, medium"
     benchmark.extra_info["gflop"] = _gflop(cell)
-    benchmark(_forward, cell, a, n_threads, keep)
+    benchmark(_forward, a, n_threads, keep)
     assert np.isfinite(a["h_n"]).all()
 
 
 @pytest.mark.parametrize("n_threads", THREADS)
-@pytest.mark.parametrize("cell", sorted(GATES))
+@pytest.mark.parametrize("cell", CELLS)
 def test_backward_medium(benchmark, cell, n_threads):
     a = _layer(cell)
-    _forward(cell, a, n_threads)
+    _forward(a, n_threads)
     benchmark.group = f"{cell} kernels, medium"
     benchmark.extra_info["gflop"] = 2 * _gflop(cell)
-    benchmark(_backward, cell, a, n_threads)
+    benchmark(_backward, a, n_threads)
     assert np.isfinite(a["dx"]).all()
 
 
@@ -144,72 +149,59 @@ def test_forward_medium_buffer_alignment(benchmark, offset):
     a = _layer("lstm")
     for name in ("x", "h", "c", "gates"):
         a[name] = _at_offset(a[name], offset)
+    _describe("lstm", a)
     benchmark.group = "lstm forward, medium, buffer alignment, 1 thread"
-    benchmark(_forward, "lstm", a, 1)
+    benchmark(_forward, a, 1)
     assert np.isfinite(a["h_n"]).all()
 
 
 # ------------------------------------------------- the character model
 
-def _char_layer(one_hot):
-    """The LSTM of the char configuration's first layer, its x one-hot at
-    every step, or dense: the same x with one +0.0 made -0.0, which the
-    kernels take as any dense input (the same values, multiplied)."""
+def _char_layer(codes):
+    """The LSTM of the char configuration's first layer, its input int64
+    token codes, or the same input as dense one-hot rows (which the
+    kernels multiply by W like any dense input)."""
     T, B, I, H = 50, 32, 65, 200
     rng = np.random.default_rng(0)
     f32 = np.float32
-    x = np.zeros((T, B, I), f32)
-    x[np.arange(T)[:, None], np.arange(B)[None, :],
-      rng.integers(0, I - 1, (T, B))] = 1
-    if not one_hot:
-        x[0, 0, I - 1] = -0.0
+    x = rng.integers(0, I, (T, B))
+    if not codes:
+        x = np.eye(I, dtype=f32)[x]
     G = 4 * H
     a = dict(x=x, h0=np.zeros((B, H), f32), c0=np.zeros((B, H), f32),
              W=(rng.standard_normal((I, G)) / np.sqrt(I)).astype(f32),
              U=(rng.standard_normal((H, G)) / np.sqrt(H)).astype(f32),
-             b=np.zeros(G, f32), lengths=np.full(B, T, np.int64),
+             b=np.zeros(G, f32), bh=None, lengths=np.full(B, T, np.int64),
              h=np.empty((T, B, H), f32), c=np.empty((T, B, H), f32),
-             gates=np.empty((T, B, G), f32), h_n=np.empty((B, H), f32),
-             c_n=np.empty((B, H), f32),
+             gates=np.empty((T, B, G), f32), hn=None,
+             h_n=np.empty((B, H), f32), c_n=np.empty((B, H), f32),
              dh=(rng.standard_normal((T, B, H)) * 1e-2).astype(f32),
              dh0=np.empty((B, H), f32), dc0=np.empty((B, H), f32),
              dW=np.zeros((I, G), f32), dU=np.zeros((H, G), f32),
-             db=np.zeros(G, f32))
-    a["ws"] = np.empty(_kernels.lstm_workspace_size(f32, T, B, I, H, 1),
+             db=np.zeros(G, f32), dbh=None)
+    _describe("lstm", a)
+    a["ws"] = np.empty(_kernels.layer_workspace_size(a["layer"], T, B, 1),
                        np.uint8)
     return a
 
 
-def _char_forward(a, keep):
-    _kernels.lstm_forward(a["h"], a["c"], a["gates"], a["h_n"], a["c_n"],
-                          a["x"], a["h0"], a["c0"], a["W"], a["U"], a["b"],
-                          None, a["lengths"], False, a["ws"], 1, keep)
-
-
-def _char_backward(a):
-    # No dx: the first layer's input needs no gradient (Network.backward).
-    _kernels.lstm_backward(None, a["dh0"], a["dc0"], a["dW"], a["dU"],
-                           a["db"], None, a["dh"], None, None, a["x"],
-                           a["h0"], a["c0"], a["W"], a["U"], None, a["h"],
-                           a["c"], a["gates"], a["lengths"], False, a["ws"],
-                           1)
-
-
 @pytest.mark.parametrize("keep", [True, False], ids=["train", "infer"])
-@pytest.mark.parametrize("one_hot", [True, False], ids=["one_hot", "dense"])
-def test_char_layer_forward(benchmark, one_hot, keep):
-    a = _char_layer(one_hot)
+@pytest.mark.parametrize("codes", [True, False], ids=["codes", "dense"])
+def test_char_layer_forward(benchmark, codes, keep):
+    a = _char_layer(codes)
     benchmark.group = "char layer 1 forward, 1 thread"
-    benchmark(_char_forward, a, keep)
+    benchmark(_forward, a, 1, keep)
     assert np.isfinite(a["h_n"]).all()
 
 
-@pytest.mark.parametrize("one_hot", [True, False], ids=["one_hot", "dense"])
-def test_char_layer_backward(benchmark, one_hot):
-    a = _char_layer(one_hot)
-    _char_forward(a, True)
+@pytest.mark.parametrize("codes", [True, False], ids=["codes", "dense"])
+def test_char_layer_backward(benchmark, codes):
+    # No dx: the first layer's input needs no gradient (Network.backward),
+    # and token codes have none.
+    a = _char_layer(codes)
+    _forward(a, 1)
     benchmark.group = "char layer 1 backward, 1 thread"
-    benchmark(_char_backward, a)
+    benchmark(_backward, a, 1, False)
     assert np.isfinite(a["dW"]).all()
 
 

@@ -109,10 +109,10 @@ int sn_has_openmp(void);
 int sn_max_threads(void);
 /* Bytes of one core's level-2 cache (CPUID; 256 KiB when unknown). */
 size_t sn_l2_bytes(void);
-/* Opt in (1) to parallel regions that fall back to one thread for a while
- * after a thread of theirs finished late, as when other processes hold
- * the cores (team.c).  Off by default; SEQNET_ADAPTIVE_THREADS=1 in the
- * environment turns it on at load. */
+/* Parallel regions fall back to one thread for a while after a thread of
+ * theirs finished late, as when other processes hold the cores (team.c);
+ * 0 turns that off (SEQNET_ADAPTIVE_THREADS=0 in the environment does at
+ * load), 1 on again.  On by default.  Speed only: never a result's bits. */
 void sn_set_adaptive_threads(int on);
 
 /* ---- GEMM (gemm.c) ----

@@ -22,16 +22,17 @@
 #include "seqnet.h"
 #include "team.h"
 
-/* Off unless asked for: the back-off is state shared by every call in the
- * process and driven by the wall clock, so a result's speed (never its
- * bits) would depend on what ran before it.  -1: not yet read from
- * SEQNET_ADAPTIVE_THREADS. */
+/* On unless SEQNET_ADAPTIVE_THREADS=0 (or sn_set_adaptive_threads(0)):
+ * it is state shared by every call in the process and driven by the wall
+ * clock, so a call's speed -- never its bits -- depends on what ran before
+ * it; but without it, a 2-thread CharRNN epoch with one core busy took
+ * 1.6 times as long (bench/busy_threads.py).  -1: not yet read. */
 static int adaptive = -1;
 
 static int adaptive_on(void) {
     if (adaptive < 0) {
         const char *env = getenv("SEQNET_ADAPTIVE_THREADS");
-        adaptive = env != NULL && strcmp(env, "1") == 0;
+        adaptive = !(env != NULL && strcmp(env, "0") == 0);
     }
     return adaptive;
 }

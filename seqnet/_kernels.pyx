@@ -114,10 +114,10 @@ def max_threads():
 
 
 def set_adaptive_threads(bint on):
-    """Opt in to parallel regions that drop to one thread for a while after
-    one of their threads finished late, as when other processes hold the
-    cores (off by default; SEQNET_ADAPTIVE_THREADS=1 turns it on at load),
-    or turn that off again."""
+    """Let parallel regions drop to one thread for a while after one of
+    their threads finished late, as when other processes hold the cores
+    (the default; SEQNET_ADAPTIVE_THREADS=0 turns it off at load), or
+    always run the threads asked for.  Never changes a result's bits."""
     sn_set_adaptive_threads(on)
 
 
@@ -352,14 +352,21 @@ def _real_dtype(name, arr):
                      f"{dtype if dtype is not None else type(arr).__name__}")
 
 
-def layer_workspace_size(Layer layer, int64_t T, int64_t B, int n_threads=0):
+def layer_workspace_size(Layer layer not None, int64_t T, int64_t B,
+                         int n_threads=0):
     """Bytes of workspace for a forward or backward of ``layer`` over T
     steps of B sequences."""
     if T < 1 or B < 1:
         raise ValueError(f"T={T} and B={B} must be at least 1")
+    cdef size_t size
     if layer.dtype == np.float64:
-        return sn_layer_workspace_size_f64(&layer.desc, T, B, n_threads)
-    return sn_layer_workspace_size_f32(&layer.desc, T, B, n_threads)
+        size = sn_layer_workspace_size_f64(&layer.desc, T, B, n_threads)
+    else:
+        size = sn_layer_workspace_size_f32(&layer.desc, T, B, n_threads)
+    if size == 0:
+        raise ValueError(f"a {layer.cell} layer of I={layer.I}, H={layer.H} "
+                         f"over T={T}, B={B} is too large")
+    return size
 
 
 cdef _check_batch(Layer layer, Tape tape, x, h0, c0, lengths):
@@ -392,6 +399,9 @@ cdef _check_batch(Layer layer, Tape tape, x, h0, c0, lengths):
     _expect("h0", h0, (B, layer.H))
     if info.has_c:
         _expect("c0", c0, (B, layer.H))
+    elif c0 is not None:
+        raise ValueError(f"c0 must be None: the {layer.cell} cell has no "
+                         "cell state")
     return T, B
 
 
@@ -418,7 +428,8 @@ cdef _layer_forward(Layer layer, Tape tape, const floating[:, :, ::1] x,
     _check_status(st, f"{layer.cell} forward")
 
 
-def layer_forward(Layer layer, Tape tape, x, h0, c0, lengths, bint reverse,
+def layer_forward(Layer layer not None, Tape tape not None, x, h0, c0, lengths,
+                  bint reverse,
                   workspace, int n_threads=0, bint keep=True):
     """One direction of one layer over a batch: ``tape`` written in place.
 
@@ -479,9 +490,9 @@ cdef _layer_backward(Layer layer, Layer grads, floating[:, :, ::1] dx,
     _check_status(st, f"{layer.cell} backward")
 
 
-def layer_backward(Layer layer, Layer grads, dx, dh0, dc0, dh, dh_n, dc_n,
-                   x, h0, c0, Tape tape, lengths, bint reverse, workspace,
-                   int n_threads=0):
+def layer_backward(Layer layer not None, Layer grads not None, dx, dh0, dc0,
+                   dh, dh_n, dc_n, x, h0, c0, Tape tape not None, lengths,
+                   bint reverse, workspace, int n_threads=0):
     """Backpropagate through one direction of one layer.
 
     ``grads`` (a Layer of the gradient arrays, writeable) accumulates dW,
@@ -506,6 +517,9 @@ def layer_backward(Layer layer, Layer grads, dx, dh0, dc0, dh, dh_n, dc_n,
     if layer.info.has_c:
         _expect("dc0", dc0, (B, H))
         _expect_optional("dc_n", dc_n, (B, H))
+    elif dc0 is not None or dc_n is not None:
+        raise ValueError(f"dc0 and dc_n must be None: the {layer.cell} cell "
+                         "has no cell state")
     _expect_optional("dh", dh, (T, B, H))
     _expect_optional("dh_n", dh_n, (B, H))
     if layer.dtype == np.float64:
@@ -803,6 +817,8 @@ cdef class Stack:
     def workspace_size(self, int64_t B, int64_t K=1):
         """Bytes of workspace for stack_step (B streams) or generate (K
         codes)."""
+        if B < 1 or K < 1:
+            raise ValueError(f"B={B} and K={K} must be at least 1")
         if self.dtype == np.float64:
             return sn_stack_workspace_size_f64(self.desc, len(self.layers),
                                                B, K)
@@ -829,7 +845,7 @@ cdef _stack_step(Stack stack, floating[:, ::1] top, floating[:, ::1] h,
     _check_status(st, "stack_step")
 
 
-def stack_step(top, h, c, x, Stack stack, workspace):
+def stack_step(top, h, c, x, Stack stack not None, workspace):
     """One step of a layer stack for B streams (see csrc/seqnet.h).
 
     x (B, I) of the stack's dtype, or int64 token codes (B,), in; h and c
@@ -880,7 +896,7 @@ cdef _generate(Stack stack, int64_t[::1] out, floating[::1] h,
     _check_status(st, "generate")
 
 
-def generate(out, h, c, Stack stack, V, cb, prime, int64_t start,
+def generate(out, h, c, Stack stack not None, V, cb, prime, int64_t start,
              double temperature, uint64_t seed, uint64_t stream, workspace):
     """Feed the token codes ``prime`` (or ``start``) through the stack,
     then draw ``len(out)`` codes into ``out`` (see csrc/seqnet.h).  h and c

@@ -358,6 +358,7 @@ class Network:
                     c0 = h0 if self.info.has_c else None
                 else:
                     h0, c0 = initial[layer][d]
+                    c0 = c0 if self.info.has_c else None
                 _kernels.layer_forward(self._layers[layer, d], tape, inp, h0,
                                        c0, lengths, d == 1, workspace,
                                        n_threads, train)

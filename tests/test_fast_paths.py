@@ -469,8 +469,11 @@ def test_buffers_and_parameters_start_on_a_cache_line(dtype):
     assert _on_a_cache_line(buffers.workspace(12345))
     model = _fitted("classifier", dtype=dtype)
     assert _on_a_cache_line(model._net.params)
-    assert _on_a_cache_line(model._grads)
     assert _on_a_cache_line(model._opt_state)
+    # A training run's gradient buffer (one per fit) and its workspace.
+    run = _base._Run(model, 7, 3, train=True)
+    assert _on_a_cache_line(run.grads)
+    assert _on_a_cache_line(run.workspace)
     copy = pickle.loads(pickle.dumps(model._net))
     assert _on_a_cache_line(copy.params)
     assert_array_equal(copy.params, model._net.params)

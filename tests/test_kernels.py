@@ -8,8 +8,9 @@ for each cell, both directions, both dtypes, on shapes off any tile grid and
 with ragged lengths.  Then the contract of ``csrc/seqnet.h`` that the
 reference does not share: padding written as exact zeros, activation
 gradients overwritten, parameter gradients accumulated, dx optional, NULL
-upstream gradients meaning zeros, and bit-identical results for every
-thread count on every ISA path.
+upstream gradients meaning zeros, bit-identical results for every thread
+count on every ISA path, and token codes giving the bits of their one-hot
+rows (codes outside the vocabulary refused, the padding's never read).
 
 Tolerances
 ----------
@@ -225,64 +226,50 @@ def _backward(mod, cell, v, out, up, lengths, reverse, **kw):
     return dict(zip(_inputs_of(cell), res))
 
 
-def _workspace(cell, v, n_threads=0):
-    T, B, I = v["x"].shape
-    size = getattr(_kernels, f"{_kind(cell)}_workspace_size")
-    return np.empty(size(v["x"].dtype, T, B, I, v["h0"].shape[1], n_threads),
+def _layer(cell, v):
+    """The ``_kernels.Layer`` of a case's parameters (or, given gradient
+    arrays keyed the same way, of its gradients)."""
+    return _kernels.Layer(_kind(cell), v["W"], v["U"], v["b"], v.get("p"),
+                          v.get("bh"), _activation(cell) or "tanh")
+
+
+def _workspace(layer, x, n_threads=0):
+    T, B = x.shape[:2]
+    return np.empty(_kernels.layer_workspace_size(layer, T, B, n_threads),
                     np.uint8)
 
 
+def _tape(out):
+    """The ``_kernels.Tape`` of forward outputs by name."""
+    return _kernels.Tape(*(out.get(name) for name in
+                           ("h", "c", "gates", "hn", "h_n", "c_n")))
+
+
 def _kernels_forward(cell, v, lengths, reverse, fill):
-    """Forward through ``_kernels`` into output buffers filled with
-    ``fill``."""
-    T, B, _ = v["x"].shape
+    """Forward through ``_kernels`` into a tape of output buffers filled
+    with ``fill``."""
+    T, B = v["x"].shape[:2]
     H = v["h0"].shape[1]
     G = GATES[_kind(cell)] * H
     shapes = {"h": (T, B, H), "c": (T, B, H), "gates": (T, B, G),
               "hn": (T, B, H), "h_n": (B, H), "c_n": (B, H)}
-    out = {name: np.full(shapes[name], fill, v["x"].dtype)
+    out = {name: np.full(shapes[name], fill, v["h0"].dtype)
            for name in OUTPUTS[_kind(cell)]}
-    ws = _workspace(cell, v)
-    kind = _kind(cell)
-    if kind == "lstm":
-        _kernels.lstm_forward(out["h"], out["c"], out["gates"], out["h_n"],
-                              out["c_n"], v["x"], v["h0"], v["c0"], v["W"],
-                              v["U"], v["b"], v.get("p"), lengths, reverse,
-                              ws)
-    elif kind == "gru":
-        _kernels.gru_forward(out["h"], out["gates"], out["hn"], out["h_n"],
-                             v["x"], v["h0"], v["W"], v["U"], v["b"],
-                             v["bh"], lengths, reverse, ws)
-    else:
-        _kernels.elman_forward(out["h"], out["h_n"], v["x"], v["h0"], v["W"],
-                               v["U"], v["b"], lengths, _activation(cell),
-                               reverse, ws)
+    layer = _layer(cell, v)
+    _kernels.layer_forward(layer, _tape(out), v["x"], v["h0"], v.get("c0"),
+                           lengths, reverse, _workspace(layer, v["x"]))
     return out
 
 
 def _kernels_backward(cell, v, out, up, lengths, reverse, grads):
     """Backward through ``_kernels`` into the caller's ``grads`` buffers
     (keyed like the inputs; ``grads["x"]`` may be None)."""
-    ws = _workspace(cell, v)
-    g = grads
-    kind = _kind(cell)
-    if kind == "lstm":
-        _kernels.lstm_backward(g["x"], g["h0"], g["c0"], g["W"], g["U"],
-                               g["b"], g.get("p"), up.get("dh"),
-                               up.get("dh_n"), up.get("dc_n"), v["x"],
-                               v["h0"], v["c0"], v["W"], v["U"], v.get("p"),
-                               out["h"], out["c"], out["gates"], lengths,
-                               reverse, ws)
-    elif kind == "gru":
-        _kernels.gru_backward(g["x"], g["h0"], g["W"], g["U"], g["b"],
-                              g["bh"], up.get("dh"), up.get("dh_n"), v["x"],
-                              v["h0"], v["W"], v["U"], out["h"],
-                              out["gates"], out["hn"], lengths, reverse, ws)
-    else:
-        _kernels.elman_backward(g["x"], g["h0"], g["W"], g["U"], g["b"],
-                                up.get("dh"), up.get("dh_n"), v["x"],
-                                v["h0"], v["W"], v["U"], out["h"], lengths,
-                                _activation(cell), reverse, ws)
+    layer = _layer(cell, v)
+    _kernels.layer_backward(layer, _layer(cell, grads), grads["x"],
+                            grads["h0"], grads.get("c0"), up.get("dh"),
+                            up.get("dh_n"), up.get("dc_n"), v["x"], v["h0"],
+                            v.get("c0"), _tape(out), lengths, reverse,
+                            _workspace(layer, v["x"]))
 
 
 def _assert_close(actual, expected, rtol, what):
@@ -487,27 +474,54 @@ def test_inference_without_gates_gives_the_same_outputs(isa, cell, reverse,
                     f"{name} without gates, {n_threads} threads")
 
 
-# ------------------------------------------------------------ one-hot input
+# ------------------------------------------------------------ token codes
+
+# Codes a gather must never use as a row index: the padding may hold them.
+WILD_CODES = (-1, -(2 ** 63), 2 ** 63 - 1, 2 ** 40)
 
 
-def _one_hot_case(cell, shape, reverse, dtype):
-    """A case whose x is one-hot at every valid (t, b), never in its last
-    column -- padding holds random values, which must not matter -- and
-    the same x made dense by a -0.0 in that column of one row: the kernels
-    then multiply by W instead of gathering its rows, with the same values.
-    """
+def _codes_case(cell, shape, reverse, dtype):
+    """A case whose input is int64 token codes, in [0, I - 1) at every
+    valid (t, b) -- never I - 1 -- and anything in the padding (negative,
+    I - 1, I, far past I), which must not be read; and the same input as a
+    dense one-hot x (random values in the padding, which must not matter
+    either)."""
     v, up, _, _, lengths = _case(cell, shape, reverse, dtype,
-                                 _seed(cell, "one-hot", reverse))
+                                 _seed(cell, "codes", reverse))
     T, B, I = v["x"].shape
     rng = np.random.default_rng(_seed(cell, shape, "codes"))
-    x = rng.standard_normal((T, B, I)).astype(dtype)
     valid = np.arange(T)[:, None] < lengths[None, :]
+    codes = np.empty((T, B), np.int64)
+    codes[valid] = rng.integers(0, I - 1, valid.sum())
+    pad = rng.integers(-2, I + 2, (~valid).sum())
+    pad[:len(WILD_CODES)] = WILD_CODES[:pad.size]
+    codes[~valid] = pad
+    x = rng.standard_normal((T, B, I)).astype(dtype)
     x[valid] = 0.0
     t, b = np.nonzero(valid)
-    x[t, b, rng.integers(0, I - 1, t.size)] = 1.0
-    dense = x.copy()
-    dense[0, 0, I - 1] = -0.0
-    return {**v, "x": x}, {**v, "x": dense}, up, lengths
+    x[t, b, codes[valid]] = 1.0
+    return {**v, "x": codes}, {**v, "x": x}, up, lengths
+
+
+def _dw_row_by_row(cell, coded, up, lengths, reverse):
+    """dW as the backward over token codes sums it: each valid (t, b)'s
+    row of dgates added to row codes[t, b] of dW, in the order t, then b.
+    The rows of dgates are read off the backward of the same batch with a
+    code of its own for every valid (t, b) and W's rows gathered to match
+    (the same forward, to the bit), where each row of dW receives exactly
+    one row of dgates."""
+    codes = coded["x"]
+    T, B = codes.shape
+    t, b = np.nonzero(np.arange(T)[:, None] < lengths[None, :])
+    own = np.zeros_like(codes)
+    own[t, b] = np.arange(t.size)
+    one_each = {**coded, "x": own, "W": coded["W"][codes[t, b]]}
+    out = _forward(_ops, cell, one_each, lengths, reverse)
+    dgates = _backward(_ops, cell, one_each, out, up, lengths, reverse)["W"]
+    dW = np.zeros_like(coded["W"])
+    for i in range(t.size):
+        dW[codes[t[i], b[i]]] += dgates[i]
+    return out, dW
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -515,44 +529,94 @@ def _one_hot_case(cell, shape, reverse, dtype):
 @pytest.mark.parametrize("shape", ["H17-I3", "H5-I7", "big", "rows", "units",
                                    "B1", "long"])
 @pytest.mark.parametrize("cell", CELLS)
-def test_one_hot_input_gathers_rows_of_w(isa, cell, shape, reverse, dtype):
+def test_token_codes_give_the_bits_of_their_one_hot_rows(isa, cell, shape,
+                                                         reverse, dtype):
     # Every path of the input projection (step by step, summed with h.U or
-    # apart; all steps at once; rows or units per thread) gathers rows of W
-    # for a one-hot x.  W's last row, which no row selects, is NaN: a GEMM
-    # would spread it (0 * NaN), a gather never reads it.  The forward
-    # outputs, and every gradient but dW's and dx's NaN column, are those
-    # of the dense path to the bit; dW is summed row by row instead of in
-    # GEMM blocks, so it agrees to rounding.  1-3 threads agree exactly.
-    hot, dense, up, lengths = _one_hot_case(cell, shape, reverse, dtype)
+    # apart; all steps at once; rows or units per thread) gathers row k of
+    # W for code k: exactly what the GEMM gives for a one-hot row (the
+    # other products are exact zeros), so the forward outputs and every
+    # gradient but dW are the dense one-hot path's to the bit.  dW gets
+    # each dgates row added to its code's row, one by one, where the GEMM
+    # sums blocks of rows before adding them: the same terms, so it agrees
+    # to rounding, and it is bit for bit the one-by-one sum.  W's last row,
+    # which no code selects, is NaN: the GEMM would spread it (0 * NaN), a
+    # gather never reads it.  There is no dx for codes.  1-3 threads agree.
+    coded, dense, up, lengths = _codes_case(cell, shape, reverse, dtype)
     want = _forward(_ops, cell, dense, lengths, reverse, n_threads=1)
     want_g = _backward(_ops, cell, dense, want, up, lengths, reverse,
                        n_threads=1)
-    hot["W"] = hot["W"].copy()
-    hot["W"][-1] = np.nan
-    first = None
+    coded["W"] = coded["W"].copy()
+    coded["W"][-1] = np.nan
+    one_each, want_dW = _dw_row_by_row(cell, coded, up, lengths, reverse)
+    for name, array in want.items():
+        assert np.array_equal(one_each[name], array), name
+    _assert_close(want_dW, want_g["W"], RTOL[dtype], "dW")
     for n_threads in (1, 2, 3):
-        out = _forward(_ops, cell, hot, lengths, reverse, n_threads=n_threads)
-        grads = _backward(_ops, cell, hot, out, up, lengths, reverse,
+        out = _forward(_ops, cell, coded, lengths, reverse,
+                       n_threads=n_threads)
+        grads = _backward(_ops, cell, coded, out, up, lengths, reverse,
                           n_threads=n_threads)
+        assert set(out) == set(want)
         for name, array in want.items():
             assert np.array_equal(out[name], array), (name, n_threads)
-        assert np.all(np.isnan(grads["x"][..., -1][
-            np.arange(len(out["h"]))[:, None] < lengths[None, :]]))
-        grads["x"] = grads["x"][..., :-1]
-        want_x = want_g["x"][..., :-1]
-        for name, array in {**want_g, "x": want_x}.items():
-            if name == "W":
-                np.testing.assert_allclose(grads[name], array,
-                                           rtol=RTOL[dtype],
-                                           atol=RTOL[dtype], err_msg=name)
-            else:
-                assert np.array_equal(grads[name], array), (name, n_threads)
-        if first is None:
-            first = grads["W"]
-        assert np.array_equal(grads["W"], first), n_threads
+        assert grads.pop("x") is None
+        assert np.array_equal(grads.pop("W"), want_dW), n_threads
+        for name, array in grads.items():
+            assert np.array_equal(array, want_g[name]), (name, n_threads)
     if _kind(cell) != "elman":   # inference keeps no gates
-        out = _forward(_ops, cell, hot, lengths, reverse, n_threads=2,
+        out = _forward(_ops, cell, coded, lengths, reverse, n_threads=2,
                        keep_gates=False)
         for name in ("h", "h_n", "c", "c_n"):
             if name in want:
                 assert np.array_equal(out[name], want[name]), name
+
+
+def _bad_codes(codes, lengths, where, value):
+    """``codes`` with ``value`` at one valid (t, b): the first step of the
+    longest row, or the last step of the shortest."""
+    t, b = (0, 0) if where == "first" else (lengths[-1] - 1, len(lengths) - 1)
+    bad = codes.copy()
+    bad[t, b] = value
+    return bad
+
+
+@pytest.mark.parametrize("value", ["-1", "I", "I+1", "min", "max"])
+@pytest.mark.parametrize("where", ["first", "last"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "elman_tanh"])
+def test_a_code_outside_the_vocabulary_raises(cell, reverse, where, value):
+    coded, _, up, lengths = _codes_case(cell, "short", reverse, np.float64)
+    I = coded["W"].shape[0]
+    value = {"-1": -1, "I": I, "I+1": I + 1, "min": -(2 ** 63),
+             "max": 2 ** 63 - 1}[value]
+    out = _forward(_ops, cell, coded, lengths, reverse)
+    bad = {**coded, "x": _bad_codes(coded["x"], lengths, where, value)}
+    with pytest.raises(ValueError, match="token code"):
+        _forward(_ops, cell, bad, lengths, reverse)
+    with pytest.raises(ValueError, match="token code"):
+        _backward(_ops, cell, bad, out, up, lengths, reverse)
+    # The same position with the largest valid code is fine.
+    ok = {**coded, "x": _bad_codes(coded["x"], lengths, where, I - 1)}
+    _backward(_ops, cell, ok, _forward(_ops, cell, ok, lengths, reverse), up,
+              lengths, reverse)
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_codes_in_the_padding_are_ignored(cell, reverse):
+    coded, _, up, lengths = _codes_case(cell, "short", reverse, np.float64)
+    T, B = coded["x"].shape
+    padded = np.arange(T)[:, None] >= lengths[None, :]
+    assert padded.any()
+    want = _forward(_ops, cell, coded, lengths, reverse)
+    want_g = _backward(_ops, cell, coded, want, up, lengths, reverse)
+    for value in (0,) + WILD_CODES:
+        wild = {**coded, "x": np.where(padded, value, coded["x"])}
+        out = _forward(_ops, cell, wild, lengths, reverse)
+        grads = _backward(_ops, cell, wild, out, up, lengths, reverse)
+        for name in want:
+            assert np.array_equal(out[name], want[name]), (name, value)
+        for name in want_g:
+            if name != "x":
+                assert np.array_equal(grads[name], want_g[name]), (name,
+                                                                   value)

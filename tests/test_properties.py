@@ -25,7 +25,6 @@ test ran.
 import atexit
 import contextlib
 import functools
-import inspect
 import os
 import shutil
 import tempfile
@@ -969,43 +968,69 @@ CELL_OUTPUTS = {"forward": {"h", "c", "gates", "hn", "h_n", "c_n"},
                 "backward": {"dx", "dh0", "dc0", "dW", "dU", "db", "dp",
                              "dbh"}}
 OPTIONAL = {"p", "dp", "dx", "dh", "dh_n", "dc_n"}
+TAPE = ("h", "c", "gates", "hn", "h_n", "c_n")
+
+
+def _cell_call(cell, step, args):
+    """_kernels.layer_<step> on the arrays ``args`` names: the layer's (W,
+    U, b, p, bh), its gradients' (dW, ...), the tape's and the rest.  The
+    Layer, gradient Layer and Tape are made here, so that what they refuse
+    counts as the call's refusal."""
+    layer = _kernels.Layer(cell, args["W"], args["U"], args["b"],
+                           args.get("p"), args.get("bh"))
+    tape = _kernels.Tape(*(args.get(n) for n in TAPE))
+    if step == "forward":
+        _kernels.layer_forward(layer, tape, args["x"], args["h0"],
+                               args.get("c0"), args["lengths"],
+                               args["reverse"], args["workspace"],
+                               args["n_threads"])
+        return
+    grads = _kernels.Layer(cell, args["dW"], args["dU"], args["db"],
+                           args.get("dp"), args.get("dbh"))
+    _kernels.layer_backward(layer, grads, args.get("dx"), args["dh0"],
+                            args.get("dc0"), args.get("dh"),
+                            args.get("dh_n"), args.get("dc_n"), args["x"],
+                            args["h0"], args.get("c0"), tape,
+                            args["lengths"], args["reverse"],
+                            args["workspace"], args["n_threads"])
 
 
 def _valid_cell_call(cell, step, dtype, T, B, I, H, lengths):
-    """Keyword arguments of one valid call of _kernels.<cell>_<step>."""
+    """Arguments of one valid _cell_call(cell, step, ...), by name."""
     rng = np.random.default_rng(T * 1000 + B * 100 + I * 10 + H)
     a = _cell_args(rng, cell, T, B, I, H, dtype)
+    info = _kernels.CELLS[cell]
     G = a["W"].shape[1]
-    fn = getattr(_kernels, f"{cell}_{step}")
-    size = getattr(_kernels, f"{cell}_workspace_size")
-    args = dict(lengths=lengths, reverse=False, n_threads=1,
-                workspace=np.empty(size(dtype, T, B, I, H, 1), np.uint8))
-    if cell == "elman":
-        args["activation"] = "tanh"
-    shapes = dict(h=(T, B, H), c=(T, B, H), gates=(T, B, G), hn=(T, B, H),
-                  h_n=(B, H), c_n=(B, H), dx=(T, B, I), dh0=(B, H),
-                  dc0=(B, H), dW=(I, G), dU=(H, G), db=(G,), dp=(3 * H,),
-                  dbh=(H,), dh=(T, B, H), dh_n=(B, H), dc_n=(B, H))
-    for name in inspect.signature(fn).parameters:
-        if name in a:
-            args[name] = a[name]
-        elif name in shapes:
-            args[name] = rng.uniform(-1, 1, shapes[name]).astype(dtype)
+    layer = _kernels.Layer(cell, a["W"], a["U"], a["b"], a.get("p"),
+                           a.get("bh"))
+    args = dict(a, lengths=lengths, reverse=False, n_threads=1,
+                workspace=np.empty(_kernels.layer_workspace_size(
+                    layer, T, B, 1), np.uint8))
+    shapes = dict(h=(T, B, H), h_n=(B, H))
+    if info.has_c:
+        shapes.update(c=(T, B, H), c_n=(B, H))
+    if not info.gates_in_h:
+        shapes.update(gates=(T, B, G))
+    if info.has_hn:
+        shapes.update(hn=(T, B, H))
+    if step == "backward":
+        shapes.update(dx=(T, B, I), dh0=(B, H), dW=(I, G), dU=(H, G), db=(G,),
+                      dh=(T, B, H), dh_n=(B, H))
+        for name in ("c0", "p", "bh"):
+            if name in a:
+                shapes["d" + name] = a[name].shape
+        if info.has_c:
+            shapes["dc_n"] = (B, H)
+    for name, shape in shapes.items():
+        args[name] = rng.uniform(-1, 1, shape).astype(dtype)
     if step == "backward":
         # The saved forward state, as the forward pass writes it.
-        fwd = _valid_cell_call(cell, "forward", dtype, T, B, I, H, lengths)
-        for name in ("x", "h0", "c0", "W", "U", "b", "p", "bh"):
-            if name in fwd:
-                fwd[name] = args.get(name, fwd[name])
-        getattr(_kernels, f"{cell}_forward")(**fwd)
-        for name in ("h", "c", "gates", "hn"):
-            if name in args:
-                args[name] = fwd[name]
+        _cell_call(cell, "forward", args)
     return args
 
 
 @MANY
-@given(cell=st.sampled_from(["lstm", "gru", "elman"]),
+@given(cell=st.sampled_from(sorted(_kernels.CELLS)),
        step=st.sampled_from(["forward", "backward"]),
        dtype=st.sampled_from([np.float32, np.float64]),
        dims=kernel_dims(), data=st.data())
@@ -1013,9 +1038,9 @@ def test_cell_bindings_take_or_refuse_a_changed_argument(cell, step, dtype,
                                                          dims, data):
     T, B, I, H, lengths = dims
     lengths = np.array(lengths, np.int64)
-    fn = getattr(_kernels, f"{cell}_{step}")
     args = _valid_cell_call(cell, step, dtype, T, B, I, H, lengths)
-    fn(**args)   # the valid call works
+    call = functools.partial(_cell_call, cell, step)
+    call(args)   # the valid call works
     arrays = sorted(n for n, v in args.items() if isinstance(v, np.ndarray)
                     and n not in ("lengths", "workspace"))
     name = data.draw(st.sampled_from(arrays + ["lengths", "workspace",
@@ -1028,7 +1053,7 @@ def test_cell_bindings_take_or_refuse_a_changed_argument(cell, step, dtype,
             np.full(B, -1, np.int64), np.full(B, T + 1, np.int64),
             lengths.astype(np.int32), np.ones(B + 1, np.int64),
             lengths.astype(np.float64), lengths[None]]))
-        _raises_clearly(lambda: fn(**bad))
+        _raises_clearly(lambda: call(bad))
         return
     if name == "workspace":
         need = bad["workspace"].size
@@ -1036,25 +1061,50 @@ def test_cell_bindings_take_or_refuse_a_changed_argument(cell, step, dtype,
             np.empty(max(need - 1, 0), np.uint8), np.empty(need, np.float32),
             np.empty(need * 2, np.uint8)[::2],
             np.empty((need, 1), np.uint8)]))
-        _raises_clearly(lambda: fn(**bad))
+        _raises_clearly(lambda: call(bad))
         return
     if name == "n_threads":
         bad["n_threads"] = 64   # more threads than the workspace is for
-        _raises_clearly(lambda: fn(**bad))
+        _raises_clearly(lambda: call(bad))
         return
     bad[name] = data.draw(corrupted_array(args[name],
                                           name in CELL_OUTPUTS[step]))
     if bad[name] is None and name in OPTIONAL:
         if name in ("p", "dp"):
             bad["dp" if name == "p" else "p"] = None
-            if step == "forward":
-                bad.pop("dp")
-        fn(**bad)   # leaving out an optional array is valid
+        call(bad)   # leaving out an optional array is valid
     elif bad[name] is not None and _acceptable(
             bad[name], args[name], name in CELL_OUTPUTS[step]):
-        fn(**bad)   # the same shape, dtype and layout: valid
+        call(bad)   # the same shape, dtype and layout: valid
     else:
-        _raises_clearly(lambda: fn(**bad))
+        _raises_clearly(lambda: call(bad))
+
+
+@SOME
+@given(cell=st.sampled_from(sorted(_kernels.CELLS)),
+       step=st.sampled_from(["forward", "backward"]),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       dims=kernel_dims(), data=st.data())
+def test_token_codes_run_or_refuse_clearly(cell, step, dtype, dims, data):
+    # Codes anywhere in [-2, I + 2), now and then far outside: the call
+    # runs exactly when every code at a valid (t, b) lies in [0, I),
+    # whatever the padding holds; else a ValueError names the token code.
+    T, B, I, H, lengths = dims
+    lengths = np.array(lengths, np.int64)
+    args = _valid_cell_call(cell, step, dtype, T, B, I, H, lengths)
+    wild = st.one_of(st.integers(-2, I + 1),
+                     st.sampled_from([-(2 ** 63), 2 ** 63 - 1, 2 ** 40]))
+    codes = data.draw(hnp.arrays(np.int64, (T, B), elements=wild))
+    args["x"] = codes
+    args.pop("dx", None)    # codes have no gradient
+    valid = np.arange(T)[:, None] < lengths[None, :]
+    if np.all((codes[valid] >= 0) & (codes[valid] < I)):
+        _cell_call(cell, step, args)
+        outputs = CELL_OUTPUTS[step] & set(args)
+        assert all(np.all(np.isfinite(args[n])) for n in outputs)
+    else:
+        with pytest.raises(ValueError, match="token code"):
+            _cell_call(cell, step, args)
 
 
 @SOME
@@ -1230,34 +1280,43 @@ def test_activate_is_bounded_or_refuses_clearly(data, name, dtype):
 
 
 @SOME
-@given(cells=st.lists(st.sampled_from(["lstm", "gru", "elman"]),
+@given(cells=st.lists(st.sampled_from(sorted(_kernels.CELLS)),
                       min_size=1, max_size=3),
        sizes=st.lists(st.integers(1, 4), min_size=3, max_size=3),
        B=st.integers(1, 3), dtype=st.sampled_from([np.float32, np.float64]),
-       corrupt=st.sampled_from([None, "x", "h", "c", "top", "workspace",
-                                "cell", "W", "layer"]))
+       corrupt=st.sampled_from([None, "codes", "x", "h", "c", "top",
+                                "workspace", "cell", "W", "layer",
+                                "bad_code", "codes_int32"]))
 def test_stack_step_runs_or_refuses_clearly(cells, sizes, B, dtype, corrupt):
     I = sizes[0]
-    layers, n_in = [], I
+    specs, n_in = [], I
     rng = np.random.default_rng(B)
     for cell, H in zip(cells, sizes):
-        G = {"lstm": 4, "gru": 3, "elman": 1}[cell] * H
-        layer = dict(cell=cell, activation="tanh",
-                     W=rng.uniform(-1, 1, (n_in, G)).astype(dtype),
-                     U=rng.uniform(-1, 1, (H, G)).astype(dtype),
-                     b=np.zeros(G, dtype))
-        if cell == "gru":
-            layer["bh"] = np.zeros(H, dtype)
-        layers.append(layer)
+        G = _kernels.CELLS[cell].n_gates * H
+        spec = dict(cell=cell, W=rng.uniform(-1, 1, (n_in, G)).astype(dtype),
+                    U=rng.uniform(-1, 1, (H, G)).astype(dtype),
+                    b=np.zeros(G, dtype))
+        if _kernels.CELLS[cell].has_bh:
+            spec["bh"] = np.zeros(H, dtype)
+        specs.append(spec)
         n_in = H
     width = sum(sizes[:len(cells)])
     x = rng.uniform(-1, 1, (B, I)).astype(dtype)
     h, c = np.zeros((B, width), dtype), np.zeros((B, width), dtype)
     top = np.empty((B, n_in), dtype)
-    ws = np.empty(_kernels.stack_workspace_size(layers, dtype, B), np.uint8)
-    args = dict(top=top, h=h, c=c, x=x, layers=layers, workspace=ws)
-    if corrupt is None:
-        _kernels.stack_step(**args)
+    ws = np.empty(_kernels.Stack([_kernels.Layer(**s) for s in specs])
+                  .workspace_size(B), np.uint8)
+    args = dict(top=top, h=h, c=c, x=x, workspace=ws)
+
+    def step():
+        # The layers and the stack are made here: what they refuse counts.
+        stack = _kernels.Stack([_kernels.Layer(**s) for s in specs])
+        _kernels.stack_step(stack=stack, **args)
+
+    if corrupt in (None, "codes"):
+        if corrupt == "codes":
+            args["x"] = rng.integers(0, I, B)
+        step()
         assert np.all(np.isfinite(top)) and np.all(np.abs(top) <= 1)
         return
     if corrupt in ("x", "h", "c", "top"):
@@ -1265,43 +1324,49 @@ def test_stack_step_runs_or_refuses_clearly(cells, sizes, B, dtype, corrupt):
     elif corrupt == "workspace":
         args["workspace"] = np.empty(max(ws.size - 1, 0), np.uint8)
     elif corrupt == "cell":
-        layers[0]["cell"] = "transformer"
+        specs[0]["cell"] = "transformer"
     elif corrupt == "W":
-        layers[-1]["W"] = layers[-1]["W"][:-1] if len(layers) > 1 else \
-            layers[-1]["W"].astype(np.float16)
+        specs[-1]["W"] = specs[-1]["W"][:-1] if len(specs) > 1 else \
+            specs[-1]["W"].astype(np.float16)
+    elif corrupt == "bad_code":
+        args["x"] = np.where(np.arange(B) == B - 1, I, rng.integers(0, I, B))
+    elif corrupt == "codes_int32":
+        args["x"] = rng.integers(0, I, B).astype(np.int32)
     else:
-        args["layers"] = []
-    _raises_clearly(lambda: _kernels.stack_step(**args))
+        specs.clear()
+    _raises_clearly(step)
 
 
-# ------------------------------------- known gaps in the binding (reported)
-# Each fails today without crashing; strict, so that the fix turns them
-# into plain regression tests.
+# ----------------------- what is not an array, or not a known option
+# Refused with a message where the Layer, the Tape or the call takes it,
+# never passed on to C.
 
 def _elman_call(**change):
     T, B, I, H = 2, 2, 2, 2
     args = dict(h=np.zeros((T, B, H)), h_n=np.zeros((B, H)),
                 x=np.zeros((T, B, I)), h0=np.zeros((B, H)),
                 W=np.zeros((I, H)), U=np.zeros((H, H)), b=np.zeros(H),
-                lengths=np.array([2, 1]), activation="tanh", reverse=False,
-                workspace=np.empty(_kernels.elman_workspace_size(
-                    np.float64, T, B, I, H, 1), np.uint8), n_threads=1)
+                lengths=np.array([2, 1]), reverse=False, n_threads=1)
+    args["workspace"] = np.empty(_kernels.layer_workspace_size(
+        _kernels.Layer("elman", args["W"], args["U"], args["b"]), T, B, 1),
+        np.uint8)
     args.update(change)
-    return lambda: _kernels.elman_forward(**args)
+    return lambda: _cell_call("elman", "forward", args)
 
 
 @pytest.mark.parametrize("change", [dict(W=[[0.0, 0.0]] * 2),
                                     dict(lengths=[2, 1]),
-                                    dict(workspace=None), dict(b=3.0)])
+                                    dict(workspace=None), dict(b=3.0),
+                                    dict(h=[[[0.0] * 2] * 2] * 2),
+                                    dict(x=[[0, 1], [1, 0]])])
 def test_binding_refuses_what_is_not_an_array_clearly(change):
     _raises_clearly(_elman_call(**change))
 
 
-def test_stack_step_refuses_an_unknown_activation_clearly():
+def test_a_layer_refuses_an_unknown_activation_clearly():
     W, U, b = (np.zeros(s, np.float32) for s in ((2, 3), (3, 3), (3,)))
-    layers = [dict(cell="elman", activation="swish", W=W, U=U, b=b)]
-    _raises_clearly(lambda: _kernels.stack_workspace_size(layers,
-                                                          np.float32, 1))
+    _raises_clearly(lambda: _kernels.Layer("elman", W, U, b,
+                                           activation="swish"))
 
 
 def test_dropout_refuses_a_list_clearly():
