@@ -58,6 +58,7 @@ except ImportError:
     torch = None
 import seqnet  # noqa: E402
 from seqnet import CharRNN  # noqa: E402
+from seqnet._base import _Run  # noqa: E402
 from seqnet._network import Network  # noqa: E402
 from seqnet.datasets import load_shakespeare  # noqa: E402
 from seqnet.text import _Streams  # noqa: E402
@@ -112,8 +113,8 @@ def seqnet_model(args, budget):
 
 
 def seqnet_initial_weights(args, vocab_size):
-    """The weights CharRNN.fit starts from, made the way _fit_text makes
-    them (checked against the real ones when seqnet runs)."""
+    """The weights CharRNN.fit starts from, made the way the shared _fit
+    makes them (checked against the real ones when seqnet runs)."""
     rng = check_random_state(args.seed)
     net = Network(args.cell, (args.hidden,) * args.layers, False, False,
                   "tanh", vocab_size, vocab_size, np.float32)
@@ -128,12 +129,11 @@ def train_seqnet(model, train_text, every):
     seen = {"chars": 0, "initial": None}
     real_step = model._step   # the bound method fit would call
 
-    def step(x, lengths, tgt, w, buffers, n_threads, initial=None):
+    def step(run, x, lengths, tgt, w, initial=None):
         if seen["initial"] is None:
             seen["initial"] = model._net.params.copy()
             marks.add(0.0, 0, seen["initial"])
-        out = real_step(x, lengths, tgt, w, buffers, n_threads,
-                        initial=initial)
+        out = real_step(run, x, lengths, tgt, w, initial=initial)
         seen["chars"] += int(lengths.sum())
         t = time.perf_counter() - t0
         if marks.due(t):
@@ -155,7 +155,8 @@ def train_seqnet(model, train_text, every):
 
 def evaluate_seqnet(model, params, val_codes, n_threads):
     model._net.params[...] = params
-    loss, _ = model._run_streams([val_codes], N_STREAMS, n_threads)
+    run = _Run(model, model.tbptt_length, N_STREAMS, False, n_threads)
+    loss, _ = model._run_streams([val_codes], N_STREAMS, run)
     return loss
 
 

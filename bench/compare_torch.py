@@ -15,10 +15,12 @@ What is timed
 train step  forward over the whole sequence, softmax cross-entropy (at every
             step for "char", on the last step otherwise), backward, plain
             SGD update of every parameter.
-              seqnet: ``_step`` of a fitted SequenceTagger ("char") or
+              seqnet: ``_step`` of a fitted SequenceTagger ("char", its
+              input as character codes, as CharRNN feeds it) or
               SequenceClassifier (the others) -- the very call ``fit`` makes
               per batch: Network.forward, _kernels.softmax_xent,
-              Network.backward, _kernels.optim_step, buffers preallocated.
+              Network.backward, _kernels.optim_step, in the buffers and
+              workspace of a _base._Run made once.
               torch:  nn.LSTM/nn.GRU (time-major) + nn.Linear +
               F.cross_entropy + backward + torch.optim.SGD.
 inference   forward over the sequence and the softmax head.
@@ -78,7 +80,7 @@ import numpy as np  # noqa: E402
 
 # Imported by _load_libraries: the order decides which OpenMP runtime the
 # process gets (see --openmp).
-seqnet = SequenceClassifier = SequenceTagger = _kernels = None
+seqnet = SequenceClassifier = SequenceTagger = _kernels = _base = None
 
 CONFIGS = {
     # name: layers, I, H, B, T, classes, loss at every step?, modes
@@ -217,10 +219,14 @@ class Case:
             warnings.simplefilter("ignore")  # one epoch does not converge
             self.est.fit(Xf, yf)
         self.net = self.est._net
-        self.buffers = self.est._buffers()
+        self.runs = {}
 
-        # The batch in the kernels' layout: time-major, full lengths.
+        # The batch in the kernels' layout: time-major, full lengths; the
+        # character model's as its codes, as CharRNN gives them to the
+        # kernels (torch reads the same steps one-hot).
         self.x = np.ascontiguousarray(X.transpose(1, 0, 2))
+        self.x_seqnet = self.x if name != "char" else \
+            np.ascontiguousarray(codes.T).astype(np.int64)
         self.lengths = np.full(B, T, np.int64)
         if cfg["per_step"]:
             self.tgt = np.ascontiguousarray(y.T).reshape(-1).astype(np.int64)
@@ -281,17 +287,28 @@ class Case:
 
     # The timed calls.
 
+    def _run(self, n_threads, train):
+        """The scratch fit or predict works in (seqnet._base._Run): buffers
+        and a workspace sized once for this batch shape."""
+        run = self.runs.get((n_threads, train))
+        if run is None:
+            run = self.runs[n_threads, train] = _base._Run(
+                self.est, self.cfg["T"], self.cfg["B"], train, n_threads)
+        return run
+
     def seqnet_train(self, n_threads):
-        self.est._step(self.x, self.lengths, self.tgt, self.w, self.buffers,
-                       n_threads)
+        self.est._step(self._run(n_threads, True), self.x_seqnet,
+                       self.lengths, self.tgt, self.w)
 
     def seqnet_infer(self, n_threads):
         net, K = self.net, self.net.n_outputs
-        out, fin = net.forward(self.x, self.lengths, self.buffers, n_threads)
+        run = self._run(n_threads, False)
+        out, fin, _ = net.forward(self.x_seqnet, self.lengths, run.buffers,
+                                  run.workspace, n_threads)
         feats = out.reshape(-1, out.shape[-1]) if self.cfg["per_step"] \
             else fin
-        probs = self.buffers.get("head_out", (feats.shape[0], K))
-        self.est._head_predict(feats, probs, self.buffers, n_threads)
+        probs = run.buffers.get("head_out", (feats.shape[0], K))
+        self.est._head_predict(feats, probs, run.workspace, n_threads)
         return probs
 
     def torch_train(self):
@@ -395,36 +412,30 @@ def predict_overhead(case, pairs):
     est, net, cfg = case.est, case.net, case.cfg
     X1 = np.ascontiguousarray(case.x.transpose(1, 0, 2))   # (1, T, I)
     est.n_jobs = 1
-    est.predict_proba(X1)   # sizes the buffers; net._saved holds its arrays
+    est.predict_proba(X1)   # sizes the buffers and makes their views
     buffers = est._buffers()
-    x, saved = net._saved[0]
-    s = saved[0]
-    T, B, I = x.shape
-    H, K = cfg["H"], net.n_outputs
-    P = net.layer_params(0, 0)
+    _, T, I = X1.shape
+    B, H, K = 1, cfg["H"], net.n_outputs
+    # predict_proba's own arrays: one sequence's rows are its batch, read
+    # in place (_base._pad); the layer's tape and zero initial state come
+    # from the buffers, as Network.forward fetches them; one workspace for
+    # the layer and the head, as _base._Run sizes it.
+    x = X1.reshape(T, B, I)
+    layer = net.layer(0, 0)
+    tape = buffers.tape(net.info, 0, 0, T, B, H)
+    h0 = buffers.zeros("zeros_h0.0.", (B, H))
+    c0 = h0 if net.info.has_c else None
     lengths = np.full(B, T, np.int64)
     V, cb = net.views["output.V"], net.views["output.c"]
     probs = buffers.get("head_out", (B, K))
-    if case.cell == "lstm":
-        ws = buffers.workspace(_kernels.lstm_workspace_size(
-            np.float32, T, B, I, H, 1))
-    else:
-        ws = buffers.workspace(_kernels.gru_workspace_size(
-            np.float32, T, B, I, H, 1))
-    ws_head = buffers.workspace(_kernels.gemm_workspace_size(1))
+    ws = buffers.workspace(max(net.workspace_size(T, B, 1),
+                               _kernels.gemm_workspace_size(1)))
 
     def kernels():
-        if case.cell == "lstm":
-            _kernels.lstm_forward(s["h"], s["c"], s["gates"], s["h_n"],
-                                  s["c_n"], x, s["h0"], s["c0"], P["W"],
-                                  P["U"], P["b"], None, lengths, False, ws, 1,
-                                  False)
-        else:
-            _kernels.gru_forward(s["h"], s["gates"], s["hn"], s["h_n"], x,
-                                 s["h0"], P["W"], P["U"], P["b"], P["bh"],
-                                 lengths, False, ws, 1, False)
-        _kernels.softmax_xent(probs, None, None, None, s["h_n"], V, cb, None,
-                              None, ws_head, 1)
+        _kernels.layer_forward(layer, tape, x, h0, c0, lengths, False, ws, 1,
+                               False)
+        _kernels.softmax_xent(probs, None, None, None, tape.h_n, V, cb, None,
+                              None, ws, 1)
 
     fns = {"kernels": kernels, "forward": lambda: case.seqnet_infer(1),
            "predict": lambda: est.predict_proba(X1)}
@@ -526,7 +537,7 @@ def _load_libraries(openmp):
     (on the system's, its 2-thread runs suffered more from a busy machine
     here), and seqnet runs on it too.  "system" imports seqnet first.
     """
-    global seqnet, SequenceClassifier, SequenceTagger, _kernels
+    global seqnet, SequenceClassifier, SequenceTagger, _kernels, _base
     torch = None
     if openmp == "torch":
         try:
@@ -535,9 +546,9 @@ def _load_libraries(openmp):
             pass
     import seqnet as _seqnet
     from seqnet import SequenceClassifier as _clf, SequenceTagger as _tag
-    from seqnet import _kernels as _k
-    seqnet, SequenceClassifier, SequenceTagger, _kernels = \
-        _seqnet, _clf, _tag, _k
+    from seqnet import _base as _b, _kernels as _k
+    seqnet, SequenceClassifier, SequenceTagger, _kernels, _base = \
+        _seqnet, _clf, _tag, _k, _b
     if torch is None:
         try:
             import torch
