@@ -2,16 +2,17 @@
  * lstm.c -- LSTM forward and backward (BPTT), gate order i f g o.
  *
  *   i = sigmoid(a_i + p_i*c_prev)   f = sigmoid(a_f + p_f*c_prev)
- *   g = tanh(a_g)                   c = f*c_prev + i*g
- *   o = sigmoid(a_o + p_o*c)        h = o*tanh(c)
- * with a = x.W + h_prev.U + b and the Graves peepholes p optional.
+ *   g = act(a_g)                    c = f*c_prev + i*g
+ *   o = sigmoid(a_o + p_o*c)        h = o*act(c)
+ * with a = x.W + h_prev.U + b, the Graves peepholes p optional and act the
+ * layer's activation (tanh, softsign or relu; the gates stay sigmoid).
  */
 #include "act.h"
 #include "recur.h"
 
-/* Units [j0, j1) of one row; `peep` and `xin` (gates hold x.W to add) are
- * compile-time constants at each call, so every version of the loop
- * vectorises.  Either way a = (x.W + h_prev.U) + b, in that order.
+/* Units [j0, j1) of one row; `peep`, `xin` (gates hold x.W to add) and
+ * `act` are compile-time constants at each call, so every version of the
+ * loop vectorises.  Either way a = (x.W + h_prev.U) + b, in that order.
  *
  * Two loops, not one: the first takes i, f, g and c (leaving a_o in the o
  * gate's place), the second o and h.  In one loop, tanh(c) waits on the
@@ -25,7 +26,7 @@ SN_INLINE void forward_units(real *restrict g, real *restrict c,
                              const real *restrict bias,
                              const real *restrict p, int64_t H, int64_t j0,
                              int64_t j1, int64_t w, const int peep,
-                             const int xin) {
+                             const int xin, const int act) {
     for (int64_t j = j0; j < j1; j++) {
         const int64_t k = j - j0;
         real ai = (xin ? g[j] + rg[k] : rg[k]) + bias[j];
@@ -38,7 +39,7 @@ SN_INLINE void forward_units(real *restrict g, real *restrict c,
             ai += p[j] * cp[j];
             af += p[H + j] * cp[j];
         }
-        real i = sn_sigmoid(ai), f = sn_sigmoid(af), gg = sn_tanh(ag);
+        real i = sn_sigmoid(ai), f = sn_sigmoid(af), gg = sn_act(act, ag);
         g[j] = i;
         g[H + j] = f;
         g[2 * H + j] = gg;
@@ -52,7 +53,7 @@ SN_INLINE void forward_units(real *restrict g, real *restrict c,
             ao += p[2 * H + j] * ct;
         const real o = sn_sigmoid(ao);
         g[3 * H + j] = o;
-        h[j] = o * sn_tanh(ct);
+        h[j] = o * sn_act(act, ct);
     }
 }
 
@@ -67,14 +68,21 @@ SN_CLONES static void forward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
     const real *cp = tprev < 0 ? r->c0 + b * H : r->c + (tprev * r->B + b) * H;
     (void)xg;   /* sum_x: never SN_X_APART */
     (void)hn;
-    if (r->p && xin)
-        forward_units(g, c, h, cp, rg, r->b, r->p, H, j0, j1, w, 1, 1);
-    else if (r->p)
-        forward_units(g, c, h, cp, rg, r->b, r->p, H, j0, j1, w, 1, 0);
-    else if (xin)
-        forward_units(g, c, h, cp, rg, r->b, NULL, H, j0, j1, w, 0, 1);
-    else
-        forward_units(g, c, h, cp, rg, r->b, NULL, H, j0, j1, w, 0, 0);
+#define SN_LSTM_FORWARD(ACT)                                                   \
+    (r->p ? (xin ? forward_units(g, c, h, cp, rg, r->b, r->p, H, j0, j1, w,   \
+                                 1, 1, ACT)                                   \
+                 : forward_units(g, c, h, cp, rg, r->b, r->p, H, j0, j1, w,   \
+                                 1, 0, ACT))                                  \
+          : (xin ? forward_units(g, c, h, cp, rg, r->b, NULL, H, j0, j1, w,   \
+                                 0, 1, ACT)                                   \
+                 : forward_units(g, c, h, cp, rg, r->b, NULL, H, j0, j1, w,   \
+                                 0, 0, ACT)))
+    switch (r->activation) {
+    case SN_RELU: SN_LSTM_FORWARD(SN_RELU); break;
+    case SN_SOFTSIGN: SN_LSTM_FORWARD(SN_SOFTSIGN); break;
+    default: SN_LSTM_FORWARD(SN_TANH); break;
+    }
+#undef SN_LSTM_FORWARD
 }
 
 /* The gate blocks are passed as separate restrict pointers (gi, gf, gg,
@@ -88,22 +96,23 @@ SN_INLINE void backward_units(const real *restrict gi, const real *restrict gf,
                               real *restrict dgo,
                               real *restrict dhc, real *restrict dcc,
                               int64_t H, int64_t j0, int64_t j1,
-                              const int peep, const int has_dh) {
+                              const int peep, const int has_dh,
+                              const int act) {
     for (int64_t j = j0; j < j1; j++) {
         real i = gi[j], f = gf[j], gg = gc[j], o = go[j];
         real dht = dhc[j];
         if (has_dh)
             dht += dh[j];
-        real tc = sn_tanh(c[j]);
-        /* h = o*tanh(c) */
+        real tc = sn_act(act, c[j]);
+        /* h = o*act(c) */
         real dao = dht * tc * o * (1 - o);
-        real dc = dcc[j] + dht * o * (1 - tc * tc);
+        real dc = dcc[j] + dht * o * sn_act_grad(act, tc);
         if (peep)
             dc += dao * p[2 * H + j];          /* o = sigmoid(a_o + p_o*c) */
         /* c = f*c_prev + i*g */
         real dai = dc * gg * i * (1 - i);
         real daf = dc * cp[j] * f * (1 - f);
-        real dag = dc * i * (1 - gg * gg);
+        real dag = dc * i * sn_act_grad(act, gg);      /* g = act(a_g) */
         real dcp = dc * f;
         if (peep)
             dcp += dai * p[j] + daf * p[H + j];
@@ -123,18 +132,19 @@ SN_CLONES static void backward_row(const SN_FN(sn_rnn) *r, int64_t t, int64_t b,
     const real *dh = r->dh ? r->dh + row * H : NULL;
     real *dg = r->dgates + row * 4 * H;
     real *dhc = r->dh_carry + b * H, *dcc = r->dc_carry + b * H;
-#define SN_LSTM_BACKWARD(PEEP, HAS_DH)                                         \
+#define SN_LSTM_BACKWARD(PEEP, HAS_DH, ACT)                                    \
     backward_units(g, g + H, g + 2 * H, g + 3 * H, c, cp, dh, r->p, dg,       \
                    dg + H, dg + 2 * H, dg + 3 * H, dhc, dcc, H, j0,           \
-                   j1, PEEP, HAS_DH)
-    if (r->p && dh)
-        SN_LSTM_BACKWARD(1, 1);
-    else if (r->p)
-        SN_LSTM_BACKWARD(1, 0);
-    else if (dh)
-        SN_LSTM_BACKWARD(0, 1);
-    else
-        SN_LSTM_BACKWARD(0, 0);
+                   j1, PEEP, HAS_DH, ACT)
+#define SN_LSTM_BACKWARD_ACT(ACT)                                              \
+    (r->p ? (dh ? SN_LSTM_BACKWARD(1, 1, ACT) : SN_LSTM_BACKWARD(1, 0, ACT))  \
+          : (dh ? SN_LSTM_BACKWARD(0, 1, ACT) : SN_LSTM_BACKWARD(0, 0, ACT)))
+    switch (r->activation) {
+    case SN_RELU: SN_LSTM_BACKWARD_ACT(SN_RELU); break;
+    case SN_SOFTSIGN: SN_LSTM_BACKWARD_ACT(SN_SOFTSIGN); break;
+    default: SN_LSTM_BACKWARD_ACT(SN_TANH); break;
+    }
+#undef SN_LSTM_BACKWARD_ACT
 #undef SN_LSTM_BACKWARD
 }
 
@@ -163,7 +173,7 @@ static void backward_params(const SN_FN(sn_rnn) *r, const int64_t *nact,
 
 const SN_FN(sn_cell) SN_FN(sn_cell_lstm) = {
     .info = {.name = "lstm", .n_gates = 4, .has_c = 1, .peepholes = 1,
-             .forget_gate = 1},
+             .activation = 1, .forget_gate = 1},
     .sum_x = 1,
     .forward_row = forward_row,
     .backward_row = backward_row,

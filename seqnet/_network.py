@@ -159,7 +159,7 @@ class Network:
     peepholes : bool
         Cells that have them: Graves peephole connections.
     activation : {"tanh", "relu", "softsign"}
-        Cells with an activation choice.
+        Every cell's squashing function (gates stay sigmoid).
     n_inputs, n_outputs : int
         Features per step (the vocabulary size for token codes) and units
         of the output layer.

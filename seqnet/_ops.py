@@ -62,15 +62,17 @@ def layer_backward(layer, tape, dh, dh_n, dc_n, x, h0, c0, lengths,
 # The cells one at a time, with the signatures of seqnet._reference.
 
 def lstm_forward(x, h0, c0, W, U, b, p, lengths, reverse=False, n_threads=0,
-                 keep_gates=True):
-    t = layer_forward(_kernels.Layer("lstm", W, U, b, p), x, h0, c0, lengths,
-                      reverse, n_threads, keep_gates)
+                 keep_gates=True, activation="tanh"):
+    t = layer_forward(_kernels.Layer("lstm", W, U, b, p,
+                                     activation=activation),
+                      x, h0, c0, lengths, reverse, n_threads, keep_gates)
     return t.h, t.c, t.gates, t.h_n, t.c_n
 
 
 def lstm_backward(dh, dh_n, dc_n, x, h0, c0, W, U, p, h, c, gates, lengths,
-                  reverse=False, n_threads=0):
-    layer = _kernels.Layer("lstm", W, U, np.zeros(W.shape[1], W.dtype), p)
+                  reverse=False, n_threads=0, activation="tanh"):
+    layer = _kernels.Layer("lstm", W, U, np.zeros(W.shape[1], W.dtype), p,
+                           activation=activation)
     tape = _kernels.Tape(h, c, gates, None, h[0], c[0])
     dx, dh0, dc0, g = layer_backward(layer, tape, dh, dh_n, dc_n, x, h0, c0,
                                      lengths, reverse, n_threads)
@@ -78,17 +80,18 @@ def lstm_backward(dh, dh_n, dc_n, x, h0, c0, W, U, p, h, c, gates, lengths,
 
 
 def gru_forward(x, h0, W, U, b, bh, lengths, reverse=False, n_threads=0,
-                keep_gates=True):
-    t = layer_forward(_kernels.Layer("gru", W, U, b, bh=bh), x, h0, None,
-                      lengths, reverse, n_threads, keep_gates)
+                keep_gates=True, activation="tanh"):
+    t = layer_forward(_kernels.Layer("gru", W, U, b, bh=bh,
+                                     activation=activation),
+                      x, h0, None, lengths, reverse, n_threads, keep_gates)
     return t.h, t.gates, t.hn, t.h_n
 
 
 def gru_backward(dh, dh_n, x, h0, W, U, h, gates, hn, lengths, reverse=False,
-                 n_threads=0):
+                 n_threads=0, activation="tanh"):
     H = h0.shape[1]
     layer = _kernels.Layer("gru", W, U, np.zeros(W.shape[1], W.dtype),
-                           bh=np.zeros(H, W.dtype))
+                           bh=np.zeros(H, W.dtype), activation=activation)
     tape = _kernels.Tape(h, None, gates, hn, h[0], None)
     dx, dh0, _, g = layer_backward(layer, tape, dh, dh_n, None, x, h0, None,
                                    lengths, reverse, n_threads)

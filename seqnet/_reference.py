@@ -154,17 +154,19 @@ def _peepholes(p, H, dtype):
 # --------------------------------------------------------------------- LSTM
 
 
-def lstm_forward(x, h0, c0, W, U, b, p, lengths, reverse=False):
+def lstm_forward(x, h0, c0, W, U, b, p, lengths, reverse=False,
+                 activation="tanh"):
     """Run an LSTM over a batch of sequences.
 
-    Per step, with ``a = x_t . W + h_prev . U + b`` split into ``i f g o``::
+    Per step, with ``a = x_t . W + h_prev . U + b`` split into ``i f g o``
+    and ``act`` the activation (the gates stay sigmoid)::
 
         i = sigmoid(a_i + p_i * c_prev)
         f = sigmoid(a_f + p_f * c_prev)
-        g = tanh(a_g)
+        g = act(a_g)
         c = f * c_prev + i * g
         o = sigmoid(a_o + p_o * c)
-        h = o * tanh(c)
+        h = o * act(c)
 
     Parameters
     ----------
@@ -184,6 +186,7 @@ def lstm_forward(x, h0, c0, W, U, b, p, lengths, reverse=False):
         Length of each sequence, in ``[1, T]``.
     reverse : bool, default=False
         Run each sequence backwards within its own length.
+    activation : {"tanh", "relu", "softsign"}, default="tanh"
 
     Returns
     -------
@@ -200,6 +203,7 @@ def lstm_forward(x, h0, c0, W, U, b, p, lengths, reverse=False):
     H = h0.shape[1]
     lengths = _check_lengths(lengths, T, B)
     p_i, p_f, p_o = _peepholes(p, H, dtype)
+    act, _ = _activation(activation)
 
     h = np.zeros((T, B, H), dtype=dtype)
     c = np.zeros((T, B, H), dtype=dtype)
@@ -213,10 +217,10 @@ def lstm_forward(x, h0, c0, W, U, b, p, lengths, reverse=False):
             a_i, a_f, a_g, a_o = np.split(x[t, row] @ W + h_prev @ U + b, 4)
             i = _sigmoid(a_i + p_i * c_prev)
             f = _sigmoid(a_f + p_f * c_prev)
-            g = np.tanh(a_g)
+            g = act(a_g)
             c_t = f * c_prev + i * g
             o = _sigmoid(a_o + p_o * c_t)
-            h_t = o * np.tanh(c_t)
+            h_t = o * act(c_t)
 
             h[t, row], c[t, row] = h_t, c_t
             gates[t, row] = np.concatenate([i, f, g, o])
@@ -226,7 +230,7 @@ def lstm_forward(x, h0, c0, W, U, b, p, lengths, reverse=False):
 
 
 def lstm_backward(dh, dh_n, dc_n, x, h0, c0, W, U, p, h, c, gates, lengths,
-                  reverse=False):
+                  reverse=False, activation="tanh"):
     """Backpropagate through an LSTM run (BPTT).
 
     Parameters
@@ -236,7 +240,7 @@ def lstm_backward(dh, dh_n, dc_n, x, h0, c0, W, U, p, h, c, gates, lengths,
         are ignored.  None means zeros.
     dh_n, dc_n : ndarray of shape (B, H) or None
         Upstream gradients of the final states.  None means zeros.
-    x, h0, c0, W, U, p, lengths, reverse
+    x, h0, c0, W, U, p, lengths, reverse, activation
         As given to `lstm_forward`.
     h, c, gates : ndarray
         As returned by `lstm_forward`.
@@ -259,6 +263,7 @@ def lstm_backward(dh, dh_n, dc_n, x, h0, c0, W, U, p, h, c, gates, lengths,
     H = h0.shape[1]
     lengths = _check_lengths(lengths, T, B)
     p_i, p_f, p_o = _peepholes(p, H, dtype)
+    act, act_grad = _activation(activation)
     dh = _upstream(dh, (T, B, H), dtype)
     dh_n = _upstream(dh_n, (B, H), dtype)
     dc_n = _upstream(dc_n, (B, H), dtype)
@@ -280,17 +285,17 @@ def lstm_backward(dh, dh_n, dc_n, x, h0, c0, W, U, p, h, c, gates, lengths,
             c_prev = _previous(c[:, row], c0[row], t, length, reverse)
             i, f, g, o = np.split(gates[t, row], 4)
             c_t = c[t, row]
-            tanh_c = np.tanh(c_t)
+            act_c = act(c_t)
 
-            # h = o * tanh(c)
+            # h = o * act(c)
             dh_t = dh[t, row] + dh_next
-            da_o = dh_t * tanh_c * o * (1.0 - o)
+            da_o = dh_t * act_c * o * (1.0 - o)
             # o = sigmoid(a_o + p_o * c): c also reaches h through o.
-            dc_t = dc_next + dh_t * o * (1.0 - tanh_c * tanh_c) + da_o * p_o
+            dc_t = dc_next + dh_t * o * act_grad(act_c) + da_o * p_o
             # c = f * c_prev + i * g, with i, f seeing c_prev via peepholes.
             da_i = dc_t * g * i * (1.0 - i)
             da_f = dc_t * c_prev * f * (1.0 - f)
-            da_g = dc_t * i * (1.0 - g * g)
+            da_g = dc_t * i * act_grad(g)           # g = act(a_g)
             da = np.concatenate([da_i, da_f, da_g, da_o])
 
             # a = x_t . W + h_prev . U + b
@@ -313,15 +318,17 @@ def lstm_backward(dh, dh_n, dc_n, x, h0, c0, W, U, p, h, c, gates, lengths,
 # ---------------------------------------------------------------------- GRU
 
 
-def gru_forward(x, h0, W, U, b, bh, lengths, reverse=False):
+def gru_forward(x, h0, W, U, b, bh, lengths, reverse=False,
+                activation="tanh"):
     """Run a GRU (reset after the recurrent matmul) over a batch.
 
-    Per step, with gate blocks ``r z n`` of ``W``, ``U`` and ``b``::
+    Per step, with gate blocks ``r z n`` of ``W``, ``U`` and ``b`` and
+    ``act`` the activation (the gates stay sigmoid)::
 
         r  = sigmoid(x_t . W_r + b_r + h_prev . U_r)
         z  = sigmoid(x_t . W_z + b_z + h_prev . U_z)
         hn = h_prev . U_n + bh
-        n  = tanh(x_t . W_n + b_n + r * hn)
+        n  = act(x_t . W_n + b_n + r * hn)
         h  = (1 - z) * n + z * h_prev
 
     Parameters
@@ -342,6 +349,7 @@ def gru_forward(x, h0, W, U, b, bh, lengths, reverse=False):
         Length of each sequence, in ``[1, T]``.
     reverse : bool, default=False
         Run each sequence backwards within its own length.
+    activation : {"tanh", "relu", "softsign"}, default="tanh"
 
     Returns
     -------
@@ -360,6 +368,7 @@ def gru_forward(x, h0, W, U, b, bh, lengths, reverse=False):
     H = h0.shape[1]
     lengths = _check_lengths(lengths, T, B)
 
+    act, _ = _activation(activation)
     h = np.zeros((T, B, H), dtype=dtype)
     gates = np.zeros((T, B, 3 * H), dtype=dtype)
     hn = np.zeros((T, B, H), dtype=dtype)
@@ -373,7 +382,7 @@ def gru_forward(x, h0, W, U, b, bh, lengths, reverse=False):
             r = _sigmoid(ax_r + ah_r)
             z = _sigmoid(ax_z + ah_z)
             hn_t = ah_n + bh
-            n = np.tanh(ax_n + r * hn_t)
+            n = act(ax_n + r * hn_t)
             h_t = (1.0 - z) * n + z * h_prev
 
             h[t, row] = h_t
@@ -384,7 +393,8 @@ def gru_forward(x, h0, W, U, b, bh, lengths, reverse=False):
     return h, gates, hn, h_n
 
 
-def gru_backward(dh, dh_n, x, h0, W, U, h, gates, hn, lengths, reverse=False):
+def gru_backward(dh, dh_n, x, h0, W, U, h, gates, hn, lengths, reverse=False,
+                 activation="tanh"):
     """Backpropagate through a GRU run (BPTT).
 
     Parameters
@@ -394,7 +404,7 @@ def gru_backward(dh, dh_n, x, h0, W, U, h, gates, hn, lengths, reverse=False):
         are ignored.  None means zeros.
     dh_n : ndarray of shape (B, H) or None
         Upstream gradient of the final state.  None means zeros.
-    x, h0, W, U, lengths, reverse
+    x, h0, W, U, lengths, reverse, activation
         As given to `gru_forward`.
     h, gates, hn : ndarray
         As returned by `gru_forward`.
@@ -417,6 +427,7 @@ def gru_backward(dh, dh_n, x, h0, W, U, h, gates, hn, lengths, reverse=False):
     lengths = _check_lengths(lengths, T, B)
     dh = _upstream(dh, (T, B, H), dtype)
     dh_n = _upstream(dh_n, (B, H), dtype)
+    _, act_grad = _activation(activation)
 
     dx = np.zeros((T, B, I), dtype=dtype)
     dh0 = np.empty((B, H), dtype=dtype)
@@ -436,8 +447,8 @@ def gru_backward(dh, dh_n, x, h0, W, U, h, gates, hn, lengths, reverse=False):
             # h = (1 - z) * n + z * h_prev
             dh_t = dh[t, row] + dh_next
             dz = dh_t * (h_prev - n)
-            # n = tanh(x_t . W_n + b_n + r * hn)
-            da_n = dh_t * (1.0 - z) * (1.0 - n * n)
+            # n = act(x_t . W_n + b_n + r * hn)
+            da_n = dh_t * (1.0 - z) * act_grad(n)
             dhn = da_n * r
             # r = sigmoid(...), z = sigmoid(...)
             da_r = da_n * hn_t * r * (1.0 - r)

@@ -90,7 +90,11 @@ _CLASSIFIER_DOC_PARAMS = """
     peepholes : bool, default=False
         LSTM only: Graves peephole connections from the cell state.
     activation : {"tanh", "relu", "softsign"}, default="tanh"
-        Elman cell only.
+        The squashing function of every cell: the LSTM's cell input and
+        output (h = o * act(c)), the GRU's candidate, the Elman cell's
+        state; gates stay logistic sigmoid (Keras' ``activation`` against
+        its ``recurrent_activation``).  Softsign is the classic advice
+        for LSTMs.
     forget_bias : float, default=1.0
         Initial bias of the LSTM forget gate.
     dropout : float in [0, 1), default=0.0

@@ -732,7 +732,31 @@ ARCHITECTURES = [
         dict(bidirectional=True, hidden_sizes=(8, 8)))
 ] + [dict(cell="lstm", peepholes=True),
      dict(cell="elman", activation="relu", max_epochs=25),
-     dict(cell="elman", activation="softsign")]
+     dict(cell="elman", activation="softsign"),
+     dict(cell="lstm", activation="softsign"),
+     dict(cell="lstm", activation="relu", peepholes=True),
+     dict(cell="gru", activation="softsign"),
+     dict(cell="gru", activation="relu")]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_activation_is_the_one_asked_for(cell):
+    # Every cell takes the activation (once, an LSTM silently stayed tanh):
+    # each one gives another model from the same seed, and its step()
+    # agrees with predict_proba.
+    y = labels(X_RAGGED)
+    probas = []
+    for activation in ("tanh", "softsign", "relu"):
+        model = SequenceClassifier(**dict(FAST, cell=cell, max_epochs=2,
+                                          activation=activation))
+        model.fit(X_RAGGED, y)
+        probas.append(model.predict_proba(X_RAGGED[:3]))
+        state, x = model.initial_state(1), X_RAGGED[0]
+        for t in range(len(x)):
+            stepped, state = model.step(x[t:t + 1], state)
+        assert_allclose(stepped, probas[-1][:1], rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(probas[0], probas[1])
+    assert not np.array_equal(probas[1], probas[2])
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES, ids=lambda a: "-".join(

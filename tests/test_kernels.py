@@ -43,7 +43,8 @@ RTOL = {np.float32: 1e-4, np.float64: 1e-10}
 TINY = 1e-30
 DTYPES = (np.float32, np.float64)
 
-CELLS = ("lstm", "lstm_peepholes", "gru", "elman_tanh", "elman_relu",
+CELLS = ("lstm", "lstm_peepholes", "lstm_softsign", "lstm_relu", "gru",
+         "gru_softsign", "gru_relu", "elman_tanh", "elman_relu",
          "elman_softsign")
 
 # The cell inputs each kind takes, in the order the backward returns their
@@ -99,7 +100,10 @@ def _kind(cell):
 
 
 def _activation(cell):
-    return cell.split("_", 1)[1] if _kind(cell) == "elman" else None
+    """The activation a case names ("elman_relu", "lstm_softsign"); None
+    for the default (tanh)."""
+    part = cell.split("_", 1)[1] if "_" in cell else None
+    return part if part in ("tanh", "relu", "softsign") else None
 
 
 def _inputs_of(cell):
@@ -133,8 +137,11 @@ def _draw(cell, T, B, I, H, seed):
             for name in _inputs_of(cell)}
 
 
-def _relu_preactivations(v, h, lengths, reverse):
-    """x_t . W + h_prev . U + b at every valid step, from the saved h."""
+def _relu_inputs(cell, v, out, lengths, reverse):
+    """Every value a relu case applies relu to, from the saved forward:
+    Elman's pre-activation x_t . W + h_prev . U + b, the LSTM's a_g and c,
+    the GRU's a_n."""
+    kind, H = _kind(cell), v["h0"].shape[1]
     pre = []
     for row, length in enumerate(lengths):
         for t in range(length):
@@ -142,9 +149,16 @@ def _relu_preactivations(v, h, lengths, reverse):
             if t == first:
                 h_prev = v["h0"][row]
             else:
-                h_prev = h[t + 1, row] if reverse else h[t - 1, row]
-            pre.append(v["x"][t, row] @ v["W"] + h_prev @ v["U"] + v["b"])
-    return np.array(pre)
+                h_prev = out["h"][t + 1 if reverse else t - 1, row]
+            a = v["x"][t, row] @ v["W"] + h_prev @ v["U"] + v["b"]
+            if kind == "elman":
+                pre.append(a)
+            elif kind == "lstm":
+                pre += [a[2 * H:3 * H], out["c"][t, row]]
+            else:
+                a_n = (v["x"][t, row] @ v["W"] + v["b"])[2 * H:]
+                pre.append(a_n + out["gates"][t, row, :H] * out["hn"][t, row])
+    return np.concatenate(pre)
 
 
 def _case(cell, shape, reverse, dtype, seed):
@@ -157,11 +171,18 @@ def _case(cell, shape, reverse, dtype, seed):
         v = {k: a.astype(dtype) for k, a in _draw(cell, T, B, I, H,
                                                    seed).items()}
         v64 = {k: a.astype(np.float64) for k, a in v.items()}
-        if cell != "elman_relu":
+        if _activation(cell) != "relu" or (_kind(cell) != "elman"
+                                           and dtype == np.float64):
             break
-        h, _ = ref.elman_forward(v64["x"], v64["h0"], v64["W"], v64["U"],
-                                 v64["b"], lengths, "relu", reverse)
-        pre = _relu_preactivations(v64, h, lengths, reverse)
+        if _kind(cell) != "elman":
+            # The LSTM's and GRU's relu inputs include states carried over
+            # many steps: in float32 against the float64 reference, some of
+            # the thousands of them in the larger shapes always sit close
+            # enough to the kink to take the other branch.  float64 C
+            # against the float64 reference checks them.
+            pytest.skip("relu LSTM/GRU are checked in float64")
+        out = _forward(ref, cell, v64, lengths, reverse)
+        pre = _relu_inputs(cell, v64, out, lengths, reverse)
         # Away from the kink, and both branches of relu taken (some units
         # live so gradients flow, some dead so the mask matters).
         if (np.min(np.abs(pre)) > RELU_MARGIN and np.any(pre > 0)
@@ -193,10 +214,11 @@ def _forward(mod, cell, v, lengths, reverse, **kw):
     if kind == "lstm":
         res = mod.lstm_forward(v["x"], v["h0"], v["c0"], v["W"], v["U"],
                                v["b"], v.get("p"), lengths, reverse=reverse,
-                               **kw)
+                               activation=_activation(cell) or "tanh", **kw)
     elif kind == "gru":
         res = mod.gru_forward(v["x"], v["h0"], v["W"], v["U"], v["b"],
-                              v["bh"], lengths, reverse=reverse, **kw)
+                              v["bh"], lengths, reverse=reverse,
+                              activation=_activation(cell) or "tanh", **kw)
     else:
         res = mod.elman_forward(v["x"], v["h0"], v["W"], v["U"], v["b"],
                                 lengths, activation=_activation(cell),
@@ -211,13 +233,15 @@ def _backward(mod, cell, v, out, up, lengths, reverse, **kw):
         res = mod.lstm_backward(up.get("dh"), up.get("dh_n"), up.get("dc_n"),
                                 v["x"], v["h0"], v["c0"], v["W"], v["U"],
                                 v.get("p"), out["h"], out["c"], out["gates"],
-                                lengths, reverse=reverse, **kw)
+                                lengths, reverse=reverse,
+                                activation=_activation(cell) or "tanh", **kw)
         if "p" not in v:
             assert res[-1] is None
     elif kind == "gru":
         res = mod.gru_backward(up.get("dh"), up.get("dh_n"), v["x"], v["h0"],
                                v["W"], v["U"], out["h"], out["gates"],
-                               out["hn"], lengths, reverse=reverse, **kw)
+                               out["hn"], lengths, reverse=reverse,
+                               activation=_activation(cell) or "tanh", **kw)
     else:
         res = mod.elman_backward(up.get("dh"), up.get("dh_n"), v["x"],
                                  v["h0"], v["W"], v["U"], out["h"], lengths,
@@ -509,13 +533,20 @@ def _dw_row_by_row(cell, coded, up, lengths, reverse):
     The rows of dgates are read off the backward of the same batch with a
     code of its own for every valid (t, b) and W's rows gathered to match
     (the same forward, to the bit), where each row of dW receives exactly
-    one row of dgates."""
+    one row of dgates.  That W has at least as many rows as the original,
+    zeros past the gathered ones: the kernels choose how to run the input
+    projection by the size of W, and the cells' arithmetic may round
+    differently (the compiler fuses multiply-adds per code path), so the
+    two batches must take the same path."""
     codes = coded["x"]
     T, B = codes.shape
     t, b = np.nonzero(np.arange(T)[:, None] < lengths[None, :])
     own = np.zeros_like(codes)
     own[t, b] = np.arange(t.size)
-    one_each = {**coded, "x": own, "W": coded["W"][codes[t, b]]}
+    W = coded["W"]
+    rows = np.zeros((max(t.size, W.shape[0]), W.shape[1]), W.dtype)
+    rows[:t.size] = W[codes[t, b]]
+    one_each = {**coded, "x": own, "W": rows}
     out = _forward(_ops, cell, one_each, lengths, reverse)
     dgates = _backward(_ops, cell, one_each, out, up, lengths, reverse)["W"]
     dW = np.zeros_like(coded["W"])

@@ -34,6 +34,21 @@ def test_japanese_vowels():
     assert model.score(data.X_test, data.y_test) >= 0.95
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_japanese_vowels_with_softsign(cell):
+    # The classic advice's softsign in place of tanh (gates stay sigmoid).
+    data = load_japanese_vowels()
+    model = make_pipeline(
+        SequenceScaler(),
+        SequenceClassifier(cell=cell, activation="softsign", hidden_sizes=64,
+                           learning_rate=3e-3, max_epochs=60, random_state=0,
+                           n_jobs=1))
+    model.fit(data.X_train, data.y_train)
+    # Measured (AVX-512) 0.968 for both cells and seeds 0 and 1, against
+    # tanh's 0.970-0.978; relu 0.954-0.976.  0.4 s each.
+    assert model.score(data.X_test, data.y_test) >= 0.95
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_basic_motions(seed):
     # 40 training sequences of 100 steps; 4 activities.

@@ -80,6 +80,9 @@ def classifier_cases():
         "gru_adagrad": dict(cell="gru", optimizer="adagrad",
                             learning_rate=5e-2),
         "lstm_sgd": dict(cell="lstm", optimizer="sgd", learning_rate=0.1),
+        "lstm_softsign_peep": dict(cell="lstm", activation="softsign",
+                                   peepholes=True),
+        "gru_relu_f64": dict(cell="gru", activation="relu", dtype="float64"),
     }
     for name, cfg in configs.items():
         for n_jobs in (1, 2):
