@@ -181,6 +181,18 @@ int sn_layer_backward_##S(R *dx, R *dh0, R *dc0, const sn_layer_grads *grads, \
                           int64_t T, int64_t B, int reverse, void *workspace, \
                           size_t workspace_size, int n_threads);
 
+#define SN_DECLARE_EMBED(R, S)                                                 \
+/* A learned embedding table E (V, D) (embed.c).  forward: out (T, B, D)    \
+ *   written, row codes[t, b] of E at every valid (t, b), zero elsewhere.   \
+ * backward: dE accumulated, dout[t, b] added to row codes[t, b], in the    \
+ *   order t, then b.  codes (T, B), every valid one in [0, V). */          \
+int sn_embed_forward_##S(R *out, const R *E, const int64_t *codes,            \
+                         const int64_t *lengths, int64_t T, int64_t B,        \
+                         int64_t V, int64_t D);                               \
+int sn_embed_backward_##S(R *dE, const R *dout, const int64_t *codes,         \
+                          const int64_t *lengths, int64_t T, int64_t B,       \
+                          int64_t V, int64_t D);
+
 #define SN_DECLARE_STACK(R, S)                                                 \
 /* Stateful stepping (stack.c): one step of a stack of unidirectional      \
  * layers for B independent streams, and generation.                       \
@@ -269,6 +281,8 @@ double sn_uniform(uint64_t seed, uint64_t stream, uint64_t i);
 
 SN_DECLARE_LAYER(float, f32)
 SN_DECLARE_LAYER(double, f64)
+SN_DECLARE_EMBED(float, f32)
+SN_DECLARE_EMBED(double, f64)
 SN_DECLARE_STACK(float, f32)
 SN_DECLARE_STACK(double, f64)
 SN_DECLARE_TRAINING(float, f32)

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
 from ._network import CELLS, Buffers, Network, aligned_zeros
+from ._tokens import Vocabulary, looks_like_tokens, token_sequences
 from ._validation import check_feature_names, check_sequences, pad_batch
 
 # Largest number of gate values one prediction batch may hold (T * B * G),
@@ -125,13 +126,19 @@ def _pad(seqs, idx, buffers):
     """A batch of sequences ``idx`` (each in ``[0, len(seqs))``) in a reused
     buffer (see pad_batch).  One sequence's packed rows already are its
     batch ``(T, 1, F)``, so they are used in place: no copy."""
+    codes = seqs.dtype == np.int64      # token codes: (T, B), not (T, B, 1)
     if len(idx) == 1:
         i = idx[0]
         start, stop = seqs.offsets[i], seqs.offsets[i + 1]
-        x = seqs.data[start:stop].reshape(stop - start, 1, seqs.n_features)
+        x = seqs.data[start:stop].reshape(
+            (stop - start, 1) if codes else
+            (stop - start, 1, seqs.n_features))
         return x, seqs.lengths[i:i + 1], _ORDER_OF_ONE
     need = int(seqs.lengths[idx].max()) * len(idx) * seqs.n_features
-    return pad_batch(seqs, idx, out=buffers.get("x", (need,)))
+    x, lengths, order = pad_batch(
+        seqs, idx, out=buffers.get("codes", (need,), np.int64) if codes
+        else buffers.get("x", (need,)))
+    return (x.reshape(x.shape[:2]) if codes else x), lengths, order
 
 
 class _SequenceData:
@@ -201,6 +208,10 @@ class BaseSequenceEstimator(BaseEstimator):
         "n_jobs": [None, Integral],
         "dtype": [StrOptions({"float32", "float64"})],
         "verbose": ["verbose"],
+        "input": [StrOptions({"auto", "numeric", "tokens"})],
+        "embedding_size": [None, Interval(Integral, 1, None, closed="left")],
+        "min_frequency": [Interval(Integral, 1, None, closed="left")],
+        "max_tokens": [None, Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(self, *, cell="lstm", hidden_sizes=(64,),
@@ -211,7 +222,8 @@ class BaseSequenceEstimator(BaseEstimator):
                  clip_norm=5.0, clip_value=None, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  warm_start=False, random_state=None, n_jobs=None,
-                 dtype="float32", verbose=0):
+                 dtype="float32", verbose=0, input="auto",
+                 embedding_size=None, min_frequency=1, max_tokens=None):
         self.cell = cell
         self.hidden_sizes = hidden_sizes
         self.bidirectional = bidirectional
@@ -238,6 +250,10 @@ class BaseSequenceEstimator(BaseEstimator):
         self.n_jobs = n_jobs
         self.dtype = dtype
         self.verbose = verbose
+        self.input = input
+        self.embedding_size = embedding_size
+        self.min_frequency = min_frequency
+        self.max_tokens = max_tokens
 
     # ---------------------------------------------------- subclass hooks
     # _per_step: the loss is on every step (tagger) instead of the last.
@@ -296,6 +312,18 @@ class BaseSequenceEstimator(BaseEstimator):
         return np.dtype(self.dtype)
 
     def _check_X(self, X, reset):
+        """X as a SequenceData: features of the model's dtype, or int64
+        token codes (n_steps, 1) for a model of tokens.  ``reset`` (the
+        first fit) decides which, by ``input``, and fixes n_features_in_
+        or vocabulary_."""
+        tokens = self._reads_tokens(X) if reset else \
+            "vocabulary_" in self.__dict__
+        if tokens:
+            return self._check_tokens(X, reset)
+        if reset and self.embedding_size is not None:
+            raise ValueError(
+                "embedding_size needs token input (a list of str or of token "
+                "sequences, or input='tokens'); X holds numeric features")
         check_feature_names(self, X, reset=reset)
         seqs = check_sequences(
             X, dtype=self._real_dtype() if reset else self._net.dtype,
@@ -303,7 +331,28 @@ class BaseSequenceEstimator(BaseEstimator):
             ensure_n_features=None if reset else self.n_features_in_)
         if reset:
             self.n_features_in_ = seqs.n_features
+            self._n_inputs = seqs.n_features
+            self.__dict__.pop("vocabulary_", None)
+            self.__dict__.pop("_vocabulary", None)
         return seqs
+
+    def _reads_tokens(self, X):
+        """Whether X is read as tokens: by ``input``, or for "auto" by what
+        X holds (see seqnet._tokens.looks_like_tokens)."""
+        if self.input == "auto":
+            return looks_like_tokens(X)
+        return self.input == "tokens"
+
+    def _check_tokens(self, X, reset):
+        seqs = token_sequences(X, self, numbers_are_tokens=self.input ==
+                               "tokens")
+        if reset:
+            vocab = Vocabulary(seqs, self.min_frequency, self.max_tokens)
+            self._vocabulary = vocab
+            self.vocabulary_ = dict(vocab.index)
+            self._n_inputs = len(vocab)
+            self.__dict__.pop("n_features_in_", None)
+        return self._vocabulary.encode(seqs, warn_unseen=not reset)
 
     def _check_fitted(self):
         """``check_is_fitted(self, "_net")`` (without its tag look-ups when
@@ -330,9 +379,10 @@ class BaseSequenceEstimator(BaseEstimator):
 
     def _new_network(self):
         return Network(self.cell, self._hidden(), self.bidirectional,
-                       self.peepholes, self.activation,
-                       self.n_features_in_, self._n_outputs(),
-                       self._real_dtype())
+                       self.peepholes, self.activation, self._n_inputs,
+                       self._n_outputs(), self._real_dtype(),
+                       self.embedding_size
+                       if "vocabulary_" in self.__dict__ else None)
 
     def _buffers(self):
         """The calling thread's scratch arrays, reused from batch to batch

@@ -98,6 +98,19 @@ cdef extern from "seqnet.h" nogil:
                               const int64_t *lengths, int64_t T, int64_t B, int reverse,
                               void *workspace, size_t workspace_size, int n_threads)
 
+    int sn_embed_forward_f32(float *out, const float *E, const int64_t *codes,
+                             const int64_t *lengths, int64_t T, int64_t B,
+                             int64_t V, int64_t D)
+    int sn_embed_forward_f64(double *out, const double *E, const int64_t *codes,
+                             const int64_t *lengths, int64_t T, int64_t B,
+                             int64_t V, int64_t D)
+    int sn_embed_backward_f32(float *dE, const float *dout, const int64_t *codes,
+                              const int64_t *lengths, int64_t T, int64_t B,
+                              int64_t V, int64_t D)
+    int sn_embed_backward_f64(double *dE, const double *dout, const int64_t *codes,
+                              const int64_t *lengths, int64_t T, int64_t B,
+                              int64_t V, int64_t D)
+
     size_t sn_stack_workspace_size_f32(const sn_layer *layers, int n_layers, int64_t B, int64_t K)
     size_t sn_stack_workspace_size_f64(const sn_layer *layers, int n_layers, int64_t B, int64_t K)
     int sn_stack_step_f32(float *top, float *h, float *c, const float *x, const int64_t *codes,

@@ -534,6 +534,77 @@ def layer_backward(Layer layer not None, Layer grads not None, dx, dh0, dc0,
                                n_threads)
 
 
+# ------------------------------------------------------------- embedding
+
+cdef _embed(floating[:, :, ::1] out, const floating[:, ::1] E,
+            const int64_t[:, ::1] codes, const int64_t[::1] lengths,
+            bint backward):
+    cdef int64_t T = codes.shape[0], B = codes.shape[1]
+    cdef int64_t V = E.shape[0], D = E.shape[1]
+    cdef int st
+    with nogil:
+        if floating is float:
+            if backward:
+                st = sn_embed_backward_f32(<float *>&E[0, 0], &out[0, 0, 0],
+                                           &codes[0, 0], &lengths[0], T, B,
+                                           V, D)
+            else:
+                st = sn_embed_forward_f32(&out[0, 0, 0], &E[0, 0],
+                                          &codes[0, 0], &lengths[0], T, B, V,
+                                          D)
+        else:
+            if backward:
+                st = sn_embed_backward_f64(<double *>&E[0, 0], &out[0, 0, 0],
+                                           &codes[0, 0], &lengths[0], T, B,
+                                           V, D)
+            else:
+                st = sn_embed_forward_f64(&out[0, 0, 0], &E[0, 0],
+                                          &codes[0, 0], &lengths[0], T, B, V,
+                                          D)
+    _check_status(st, "embedding backward" if backward else
+                  "embedding forward")
+
+
+def _check_embed(table_name, E, rows_name, rows, codes, lengths):
+    dtype = _real_dtype(table_name, E)
+    if getattr(E, "ndim", None) != 2 or min(E.shape) < 1:
+        raise ValueError(f"{table_name} must be a non-empty 2-D array (V, D)")
+    if getattr(codes, "ndim", None) != 2 or codes.dtype != np.int64:
+        raise ValueError("codes must be a 2-D int64 array (T, B)")
+    T, B = codes.shape
+    if min(T, B) < 1:
+        raise ValueError(f"every dimension must be at least 1, got T={T}, "
+                         f"B={B}")
+    _expect(rows_name, rows, (T, B, E.shape[1]))
+    _expect("lengths", lengths, (B,))
+    if rows.dtype != dtype:
+        raise ValueError(f"{rows_name} is {rows.dtype}, {table_name} {dtype}")
+    return dtype
+
+
+def embedding_forward(out, E, codes, lengths):
+    """out (T, B, D) = row codes[t, b] of the table E (V, D) at every valid
+    (t, b), zero past each length; codes (T, B) int64 in [0, V)."""
+    dtype = _check_embed("E", E, "out", out, codes, lengths)
+    if dtype == np.float64:
+        _embed[double](out, E, codes, lengths, False)
+    else:
+        _embed[float](out, E, codes, lengths, False)
+
+
+def embedding_backward(dE, dout, codes, lengths):
+    """dE (V, D) += dout (T, B, D), row by row into the rows codes[t, b], at
+    every valid (t, b), in the order t, then b (the same bits for any
+    thread count).  dE must be writeable."""
+    dtype = _check_embed("dE", dE, "dout", dout, codes, lengths)
+    if not dE.flags.writeable:
+        raise ValueError("dE must be writeable")
+    if dtype == np.float64:
+        _embed[double](dout, dE, codes, lengths, True)
+    else:
+        _embed[float](dout, dE, codes, lengths, True)
+
+
 # ---------------------------------------------------------- output layers
 
 cdef _softmax_xent(floating[:, ::1] P, floating[:, ::1] dX,

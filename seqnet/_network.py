@@ -135,9 +135,10 @@ class Trace:
     the caller (its arrays are the caller's buffers), never by the
     network."""
 
-    __slots__ = ("inputs", "initial", "tapes")
+    __slots__ = ("codes", "inputs", "initial", "tapes")
 
     def __init__(self):
+        self.codes = None      # the token codes an embedding read
         self.inputs, self.initial, self.tapes = [], [], []
 
     def final_states(self):
@@ -164,10 +165,14 @@ class Network:
         Features per step (the vocabulary size for token codes) and units
         of the output layer.
     dtype : numpy float dtype
+    embedding_size : int or None
+        Token codes in [0, n_inputs) go through a learned table of this
+        many columns (``embedding.E``, (n_inputs, embedding_size)) before
+        the first layer; None feeds them to it as one-hot rows.
     """
 
     def __init__(self, cell, hidden_sizes, bidirectional, peepholes,
-                 activation, n_inputs, n_outputs, dtype):
+                 activation, n_inputs, n_outputs, dtype, embedding_size=None):
         self.cell = cell
         self.info = _kernels.CELLS[cell]
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
@@ -177,6 +182,8 @@ class Network:
         self.n_inputs = int(n_inputs)
         self.n_outputs = int(n_outputs)
         self.dtype = np.dtype(dtype)
+        self.embedding_size = None if embedding_size is None \
+            else int(embedding_size)
         self._layout = self._make_layout()
         size = sum(math.prod(shape) for _, shape, _ in self._layout)
         self.params = aligned_zeros(size, self.dtype)
@@ -194,6 +201,7 @@ class Network:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.__dict__.setdefault("embedding_size", None)   # older pickles
         self.info = _kernels.CELLS[self.cell]
         # Unpickled parameters are realigned; memory-mapped ones (joblib's
         # mmap_mode, shared between processes) are left where they are.
@@ -231,10 +239,14 @@ class Network:
 
     def gradient_layers(self, grads):
         """The views of a flat gradient buffer (laid out as ``params``) by
-        name, and as layer descriptors for ``backward``: made once per
-        buffer, not per batch."""
+        name, and as layer descriptors for ``backward`` (with the
+        embedding's under "embedding"): made once per buffer, not per
+        batch."""
         gviews = self._carve(grads)
-        return gviews, self.kernel_layers(self._by_layer(gviews))
+        glayers = self.kernel_layers(self._by_layer(gviews))
+        if self.embedding_size is not None:
+            glayers["embedding"] = gviews["embedding.E"]
+        return gviews, glayers
 
     # ---------------------------------------------------------- parameters
 
@@ -247,6 +259,9 @@ class Network:
         G = self.info.n_gates
         layout = []
         n_in = self.n_inputs
+        if self.embedding_size is not None:
+            layout.append(("embedding.E", (n_in, self.embedding_size), True))
+            n_in = self.embedding_size
         for layer, H in enumerate(self.hidden_sizes):
             for d in range(self.directions):
                 prefix = f"layer{layer}.{('forward', 'backward')[d]}."
@@ -282,7 +297,10 @@ class Network:
         G, forget = self.info.n_gates, self.info.forget_gate
         for name, view in self.views.items():
             kind = name.rsplit(".", 1)[1]
-            if kind in ("W", "V"):
+            if kind == "E":
+                # As torch.nn.Embedding: rows of unit-variance values.
+                view[...] = rng.standard_normal(view.shape)
+            elif kind in ("W", "V"):
                 fan_in = view.shape[0]
                 fan_out = view.shape[1] // (G if kind == "W" else 1)
                 limit = np.sqrt(6.0 / (fan_in + fan_out))
@@ -347,6 +365,11 @@ class Network:
         T, B = x.shape[:2]
         trace = Trace()
         top = len(self.hidden_sizes) - 1
+        if self.embedding_size is not None:
+            trace.codes = x
+            x = buffers.get("embedded", (T, B, self.embedding_size))
+            _kernels.embedding_forward(x, self.views["embedding.E"],
+                                       trace.codes, lengths)
         inp, fin = x, None
         for layer in range(top + 1):
             H = self.hidden_sizes[layer]
@@ -421,7 +444,7 @@ class Network:
                 if d_final is not None:
                     _kernels.dropout(d_final, dropout, seed,
                                      _stream(stream, layer, 1), n_threads)
-            want_dx = layer > 0
+            want_dx = layer > 0 or trace.codes is not None
             dx_sum = None
             for d in range(self.directions):
                 dh = self._split(d_out, d, H, f"dh{layer}.{d}", buffers)
@@ -444,6 +467,9 @@ class Network:
                     else:
                         dx_sum += dx
             d_out, d_final = dx_sum, None
+        if trace.codes is not None:
+            _kernels.embedding_backward(grad_layers["embedding"], d_out,
+                                        trace.codes, lengths)
 
     def _split(self, grad, d, H, name, buffers):
         """Direction d's half of a gradient, as its own contiguous array."""

@@ -38,6 +38,8 @@ __all__ = [
     "gru_backward",
     "elman_forward",
     "elman_backward",
+    "embedding_forward",
+    "embedding_backward",
     "softmax_xent",
     "linear_mse",
     "optim_step",
@@ -577,6 +579,42 @@ def elman_backward(dh, dh_n, x, h0, W, U, h, lengths, activation="tanh",
             dh_next = U @ da
         dh0[row] = dh_next
     return dx, dh0, dW, dU, db
+
+
+# ---------------------------------------------------------------- embedding
+
+
+def embedding_forward(E, codes, lengths):
+    """Rows of the table ``E`` (V, D) for token codes ``codes`` (T, B).
+
+    Returns ``out`` (T, B, D): ``out[t, b] = E[codes[t, b]]`` for
+    ``t < lengths[b]``, zero after.
+    """
+    E = np.asarray(E)
+    codes = np.asarray(codes, dtype=np.int64)
+    T, B = codes.shape
+    lengths = _check_lengths(lengths, T, B)
+    out = np.zeros((T, B, E.shape[1]), dtype=E.dtype)
+    for b in range(B):
+        for t in range(lengths[b]):
+            out[t, b] = E[codes[t, b]]
+    return out
+
+
+def embedding_backward(dout, codes, lengths, V):
+    """Gradient of the table of `embedding_forward`, given ``dout``
+    (T, B, D): each valid step's gradient added to its code's row (a row
+    used by several steps sums them).  Returns ``dE`` (V, D)."""
+    dout = np.asarray(dout)
+    codes = np.asarray(codes, dtype=np.int64)
+    T, B = codes.shape
+    lengths = _check_lengths(lengths, T, B)
+    dE = np.zeros((V, dout.shape[2]), dtype=dout.dtype)
+    for t in range(T):
+        for b in range(B):
+            if t < lengths[b]:
+                dE[codes[t, b]] += dout[t, b]
+    return dE
 
 
 # ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
+from ._tokens import token_sequences
 
 
 class StreamState:
@@ -67,6 +68,8 @@ class StatefulMixin:
                              f"{state.c.shape} disagree")
 
     def _step_inputs(self, x, n_streams):
+        if "vocabulary_" in self.__dict__:
+            return self._step_tokens(x, n_streams)
         if np.iscomplexobj(x):
             # The cast below would drop the imaginary part with a warning.
             raise ValueError("Complex data not supported")
@@ -82,13 +85,36 @@ class StatefulMixin:
             raise ValueError("Input X contains NaN or infinity.")
         return np.ascontiguousarray(x)
 
+    def _step_tokens(self, x, n_streams):
+        """One token per stream: their codes, or (with an embedding) their
+        rows of the table."""
+        if isinstance(x, str) or not hasattr(x, "__len__"):
+            raise ValueError(f"step of a model of tokens expects one token "
+                             f"for each of {n_streams} streams (a list), got "
+                             f"{x!r}")
+        seqs = token_sequences([[token] for token in x], self,
+                               self.input == "tokens")
+        if len(seqs) != n_streams:
+            raise ValueError(f"step expects one token for each of "
+                             f"{n_streams} streams, got {len(seqs)}")
+        codes = self._vocabulary.encode(seqs, warn_unseen=True).data
+        net = self._net
+        if net.embedding_size is None:
+            return np.ascontiguousarray(codes.reshape(-1))
+        rows = np.empty((1, n_streams, net.embedding_size), net.dtype)
+        _kernels.embedding_forward(rows, net.views["embedding.E"],
+                                   codes.reshape(1, -1),
+                                   np.ones(n_streams, np.int64))
+        return rows[0]
+
     def step(self, x, state=None):
         """Advance every stream by one step.
 
         Parameters
         ----------
-        x : array of shape (n_streams, n_features)
-            The next step of each stream.
+        x : array of shape (n_streams, n_features), or tokens
+            The next step of each stream: its features, or for a model of
+            tokens a list of one token per stream.
         state : StreamState or None
             The state returned by the previous call; None starts from zero.
 
@@ -106,8 +132,10 @@ class StatefulMixin:
         net = self._net
         stack = net.stack()
         if state is None:
-            state = self.initial_state(np.shape(x)[0] if np.ndim(x) > 1
-                                       else 1)
+            tokens = "vocabulary_" in self.__dict__
+            state = self.initial_state(
+                len(x) if tokens and not isinstance(x, str) else
+                np.shape(x)[0] if np.ndim(x) > 1 else 1)
         self._check_state(state)
         x = self._step_inputs(x, state.n_streams)
         B = state.n_streams

@@ -135,6 +135,23 @@ _CLASSIFIER_DOC_PARAMS = """
     dtype : {"float32", "float64"}, default="float32"
     verbose : int, default=0
         1 prints one line per epoch with losses and elapsed time.
+    input : {"auto", "numeric", "tokens"}, default="auto"
+        How X is read.  "auto": tokens when X is a list of str (each
+        character a token) or of sequences of non-numbers (words, event
+        names, ...), numeric features otherwise; "tokens" also reads
+        numbers as tokens (integer token ids); "numeric" never reads
+        tokens.  ``fit`` builds ``vocabulary_`` from the tokens.
+    embedding_size : int or None, default=None
+        Token input only: None feeds each token to the first layer as a
+        one-hot row of the vocabulary; an int learns an embedding table of
+        that many columns (its rows gathered for the tokens of a batch,
+        their gradients scattered back).
+    min_frequency : int, default=1
+        Token input: tokens seen fewer times in ``fit`` are read as the
+        unknown token.
+    max_tokens : int or None, default=None
+        Token input: keep only this many of the most frequent tokens (the
+        rest are read as the unknown token).
 """.replace("{class_weight}", _CLASS_WEIGHT_DOC)
 
 _FITTED_DOC = """
@@ -142,6 +159,11 @@ _FITTED_DOC = """
     ----------
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
+        Numeric input only.
+    vocabulary_ : dict
+        Token input only: each known token's code, 1 and up, the most
+        frequent first; code 0 is the unknown token, which any other token
+        is read as (with a warning at predict time).
     loss_curve_ : list of float
         Mean training loss of each epoch.
     validation_loss_curve_, validation_scores_ : list of float
@@ -191,7 +213,8 @@ class SequenceClassifier(StatefulMixin, _SoftmaxHead, ClassifierMixin,
                  clip_norm=5.0, clip_value=None, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  class_weight=None, warm_start=False, random_state=None,
-                 n_jobs=None, dtype="float32", verbose=0):
+                 n_jobs=None, dtype="float32", verbose=0, input="auto",
+                 embedding_size=None, min_frequency=1, max_tokens=None):
         # Named explicitly, not super(): SequenceTagger shares this __init__,
         # and a zero-argument super() is bound to SequenceClassifier.
         BaseSequenceEstimator.__init__(
@@ -205,7 +228,9 @@ class SequenceClassifier(StatefulMixin, _SoftmaxHead, ClassifierMixin,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, tol=tol,
             warm_start=warm_start, random_state=random_state, n_jobs=n_jobs,
-            dtype=dtype, verbose=verbose)
+            dtype=dtype, verbose=verbose, input=input,
+            embedding_size=embedding_size, min_frequency=min_frequency,
+            max_tokens=max_tokens)
         self.class_weight = class_weight
 
     def _encode_targets(self, y, seqs, fitting):

@@ -19,6 +19,9 @@ class SequenceRegressor(StatefulMixin, RegressorMixin, BaseSequenceEstimator):
     Attributes
     ----------
     n_features_in_ : int
+        Numeric input only.
+    vocabulary_ : dict
+        Token input only: each known token's code (0 is the unknown token).
     n_outputs_ : int
     loss_curve_ : list of float
         Mean training loss (MSE) of each epoch.

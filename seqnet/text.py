@@ -167,7 +167,8 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
     _parameter_constraints = {
         **{k: v for k, v in
            BaseSequenceEstimator._parameter_constraints.items()
-           if k != "bidirectional"},
+           if k not in ("bidirectional", "input", "embedding_size",
+                        "min_frequency", "max_tokens")},
         "tbptt_length": [Interval(Integral, 1, None, closed="left")],
         "max_time": [None, Interval(Real, 0, None, closed="neither")],
     }
