@@ -74,7 +74,7 @@ def token_sequences(X, estimator=None, numbers_are_tokens=False):
     if len(X) == 0:
         raise ValueError(f"Found an empty list of sequences: 0 sample(s) "
                          f"while a minimum of 1 is required{where}.")
-    out = []
+    out, distinct = [], set()
     for i, element in enumerate(X):
         seq = _sequence_of(element)
         if seq is None:
@@ -84,20 +84,33 @@ def token_sequences(X, estimator=None, numbers_are_tokens=False):
         if not seq:
             raise ValueError(f"sequence {i} is empty; every sequence needs "
                              "at least one token")
-        for token in seq:
-            try:
-                hash(token)
-            except TypeError:
-                raise TypeError(f"sequence {i} holds an unhashable token of "
-                                f"type {type(token).__name__}: tokens must "
-                                "be hashable (str, int, ...)") from None
-            if not numbers_are_tokens and _is_number(token):
-                raise ValueError(
-                    f"sequence {i} mixes tokens and numbers ({token!r}): "
-                    "pass input='tokens' to read numbers as token ids, or "
-                    "give numeric features as arrays")
+        try:
+            distinct.update(seq)        # hashes every token, in C
+        except TypeError:
+            bad = next(tok for tok in seq if not _hashable(tok))
+            raise TypeError(f"sequence {i} holds an unhashable token of "
+                            f"type {type(bad).__name__}: tokens must be "
+                            "hashable (str, int, ...)") from None
         out.append(seq)
+    if not numbers_are_tokens:
+        numbers = {tok for tok in distinct if _is_number(tok)}
+        if numbers:
+            i = next(i for i, seq in enumerate(out)
+                     if not numbers.isdisjoint(seq))
+            token = next(tok for tok in out[i] if tok in numbers)
+            raise ValueError(
+                f"sequence {i} mixes tokens and numbers ({token!r}): pass "
+                "input='tokens' to read numbers as token ids, or give "
+                "numeric features as arrays")
     return out
+
+
+def _hashable(token):
+    try:
+        hash(token)
+    except TypeError:
+        return False
+    return True
 
 
 class Vocabulary:
