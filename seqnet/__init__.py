@@ -12,6 +12,7 @@ except ImportError as exc:  # running from a source tree that was never built
         "`pip install .` and import it from outside the source tree") from exc
 
 from .classification import SequenceClassifier, SequenceTagger
+from .frames import sequences_from_frame
 from .preprocessing import SequenceScaler
 from .regression import SequenceRegressor
 from .text import CharRNN
@@ -34,4 +35,4 @@ def show_config():
 
 __all__ = ["CharRNN", "SequenceClassifier", "SequenceRegressor",
            "SequenceTagger", "SequenceScaler", "StreamState", "datasets",
-           "show_config", "__version__"]
+           "sequences_from_frame", "show_config", "__version__"]

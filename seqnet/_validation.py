@@ -20,6 +20,9 @@ Every problem is reported as a ``ValueError`` or ``TypeError`` that names
 it, before any kernel runs.
 """
 import functools
+import os
+import sys
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,6 +30,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
 from . import _kernels
+from .frames import ChannelsFirstWarning
 
 # The input formats a SequenceData remembers in its ``kind``.
 KINDS = ("3d", "2d", "ragged")
@@ -34,6 +38,18 @@ KINDS = ("3d", "2d", "ragged")
 # As ``dtype``: keep float64 or float32 input, make the rest (integers,
 # booleans, float16, ...) float64.
 FLOAT_DTYPES = (np.float64, np.float32)
+
+# A 3-D array whose feature axis is at least CHANNELS_FIRST_RATIO times its
+# time axis and at least CHANNELS_FIRST_MIN_LENGTH long is most likely
+# aeon's or sktime's (n_samples, n_channels, n_timesteps), and is warned
+# about.  Read that way, such arrays are a few channels of series at least
+# 4 times longer, as nearly all of the UEA archive is (BasicMotions: 6
+# channels of 100 steps; Epilepsy 3 of 206; univariate series 1 of 8 or
+# more); read seqnet's way, sequences rarely have 4 times more features
+# than steps.  The minimum length keeps one-step arrays of a few features,
+# such as (n, 1, 4), quiet.
+CHANNELS_FIRST_RATIO = 4
+CHANNELS_FIRST_MIN_LENGTH = 8
 
 _ACCEPTED_SHAPES = (
     "a 3-D array (n_samples, n_timesteps, n_features), a 2-D array "
@@ -243,6 +259,14 @@ def check_sequences(X, *, dtype=np.float32, estimator=None,
         ``ensure_n_features``.
     TypeError
         For sparse matrices and objects that are not numbers.
+
+    Warns
+    -----
+    ChannelsFirstWarning
+        For a 3-D array with at least ``CHANNELS_FIRST_RATIO`` (4) times
+        more features than time steps, and at least
+        ``CHANNELS_FIRST_MIN_LENGTH`` (8) features: most likely aeon's
+        channels-first layout, to be transposed.
 
     Examples
     --------
@@ -697,7 +721,28 @@ def _pack_array(X, dtype, name, allow_nan, copy):
             "steps.")
     data = array.reshape(n_samples * n_steps, n_features)
     _check_finite(data, allow_nan, name)
+    if kind == "3d" and (n_features >= CHANNELS_FIRST_RATIO * n_steps
+                         and n_features >= CHANNELS_FIRST_MIN_LENGTH):
+        warnings.warn(
+            f"X has shape {array.shape}: {n_steps} time step(s) of "
+            f"{n_features} features each. If it is channels-first "
+            "(n_samples, n_channels, n_timesteps), as aeon and sktime store "
+            "series, pass X.transpose(0, 2, 1): seqnet reads (n_samples, "
+            "n_timesteps, n_features). If it really has few steps of many "
+            "features, silence this with warnings.filterwarnings('ignore', "
+            "category=seqnet.frames.ChannelsFirstWarning).",
+            ChannelsFirstWarning, stacklevel=_stacklevel_outside_seqnet())
     return SequenceData._equal_lengths(data, n_samples, kind)
+
+
+def _stacklevel_outside_seqnet():
+    """The ``stacklevel`` that points a warning at the first caller outside
+    seqnet (the user's ``fit``), however deep in seqnet it is raised."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _as_float_array(X, dtype, copy):
