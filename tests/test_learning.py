@@ -34,6 +34,50 @@ def test_japanese_vowels():
     assert model.score(data.X_test, data.y_test) >= 0.95
 
 
+def first_names():
+    """First names and their gender ("M" or "F") from the name dictionary
+    the gender-guesser package ships (nam_dict.txt, Joerg Michael's
+    dictionary of first names, about 37,000 unambiguous ones): a real
+    token data set that installs offline with the package, read one
+    character per token.  The seqnet extra "data" installs it."""
+    gender_guesser = pytest.importorskip("gender_guesser")
+    import os
+    path = os.path.join(os.path.dirname(gender_guesser.__file__), "data",
+                        "nam_dict.txt")
+    names, genders = [], []
+    with open(path, encoding="iso8859-1") as f:
+        for line in f:
+            name = line[3:29].strip()
+            if line[:2] in ("M ", "F ") and name and not set("+ ") & set(name):
+                names.append(name.lower())
+                genders.append(line[0])
+    return names, np.array(genders)
+
+
+def test_first_names_tokens_beat_a_bag_of_characters():
+    # A name's gender is mostly in its ending ("-a", "-o", "-ine"): a bag
+    # of its characters loses where they stand, a recurrent network on the
+    # characters as tokens reads them in order.
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    names, genders = first_names()
+    X_train, X_test, y_train, y_test = train_test_split(
+        names, genders, test_size=0.2, random_state=0, stratify=genders)
+    bag = make_pipeline(CountVectorizer(analyzer="char"),
+                        LogisticRegression(max_iter=3000))
+    bag.fit(X_train, y_train)
+    model = SequenceClassifier(cell="gru", hidden_sizes=64, embedding_size=16,
+                               learning_rate=3e-3, batch_size=64,
+                               max_epochs=30, early_stopping=True,
+                               n_iter_no_change=4, random_state=0, n_jobs=1)
+    model.fit(X_train, y_train)
+    # Measured (AVX-512): 0.872 in 2.9 s, the bag of characters 0.679;
+    # bench/token_learning.py has the larger models and n-gram baselines.
+    assert model.score(X_test, y_test) >= 0.85
+    assert model.score(X_test, y_test) >= bag.score(X_test, y_test) + 0.1
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_japanese_vowels_with_softsign(cell):
     # The classic advice's softsign in place of tanh (gates stay sigmoid).
