@@ -210,8 +210,6 @@ def _one_row(values, row):
 def _relu_inputs(cell, values, out, lengths, reverse):
     """Every value a relu cell applies relu to, recomputed from the saved
     forward: Elman's pre-activation, the LSTM's a_g and c, the GRU's a_n."""
-    if cell.startswith("elman"):
-        return _elman_preactivations(values, out["h"], lengths, reverse)
     pre = []
     for row, length in enumerate(lengths):
         for t in range(length):
@@ -221,29 +219,16 @@ def _relu_inputs(cell, values, out, lengths, reverse):
             else:
                 h_prev = out["h"][t + 1 if reverse else t - 1, row]
             x = values["x"][t, row]
-            if cell.startswith("lstm"):
-                a = x @ values["W"] + h_prev @ values["U"] + values["b"]
+            a = x @ values["W"] + h_prev @ values["U"] + values["b"]
+            if cell.startswith("elman"):
+                pre.append(a)
+            elif cell.startswith("lstm"):
                 pre += [a[2 * H:3 * H], out["c"][t, row]]
             else:
                 r = out["gates"][t, row, :H]
-                a = (x @ values["W"] + values["b"])[2 * H:]
-                pre.append(a + r * out["hn"][t, row])
+                a_x = (x @ values["W"] + values["b"])[2 * H:]
+                pre.append(a_x + r * out["hn"][t, row])
     return np.concatenate(pre)
-
-
-def _elman_preactivations(values, h, lengths, reverse):
-    """``x_t . W + h_prev . U + b`` at every valid step, recomputed from h."""
-    pre = []
-    for row, length in enumerate(lengths):
-        for t in range(length):
-            first = length - 1 if reverse else 0
-            if t == first:
-                h_prev = values["h0"][row]
-            else:
-                h_prev = h[t + 1, row] if reverse else h[t - 1, row]
-            pre.append(values["x"][t, row] @ values["W"]
-                       + h_prev @ values["U"] + values["b"])
-    return np.array(pre)
 
 
 # ----------------------------------------------------- gradient correctness
