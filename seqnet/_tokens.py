@@ -39,9 +39,19 @@ def _sequence_of(element):
     return None
 
 
+def _one_column(X):
+    """A pandas or polars Series (a column of texts, as scikit-learn's text
+    vectorizers take) as a 1-D object array; anything else as it is."""
+    if not isinstance(X, (np.ndarray, list, tuple, str)) and \
+            getattr(X, "ndim", None) == 1 and hasattr(X, "__array__"):
+        return np.asarray(X, dtype=object)
+    return X
+
+
 def looks_like_tokens(X):
-    """Whether ``input="auto"`` reads X as tokens: a list, tuple or 1-D
-    array of str, or of sequences whose first entry is not a number."""
+    """Whether ``input="auto"`` reads X as tokens: a list, tuple, Series or
+    1-D array of str, or of sequences whose first entry is not a number."""
+    X = _one_column(X)
     if isinstance(X, np.ndarray):
         if X.ndim != 1 or X.dtype.kind not in "OU":
             return False
@@ -65,6 +75,7 @@ def token_sequences(X, estimator=None, numbers_are_tokens=False):
     -- no number among the tokens."""
     name = _estimator_name(estimator)
     where = f" for {name}" if name else ""
+    X = _one_column(X)
     if isinstance(X, np.ndarray) and X.ndim == 2:
         X = list(X)          # input="tokens": one row of ids per sequence
     if not isinstance(X, (list, tuple, np.ndarray)) or \

@@ -211,6 +211,16 @@ def test_unseen_tokens_are_unknown_with_one_warning_naming_a_few():
         assert_array_equal(got, model.predict_proba(unknown))
 
 
+def test_a_column_of_texts_is_read_as_tokens():
+    pd = pytest.importorskip("pandas")
+    texts = pd.Series(["abba", "cab", "b"], name="text")
+    model = SequenceClassifier(hidden_sizes=4, max_epochs=2,
+                               random_state=0).fit(texts, [0, 1, 0])
+    assert set(model.vocabulary_) == {"a", "b", "c"}
+    assert_array_equal(model.predict_proba(texts),
+                       model.predict_proba(list(texts)))
+
+
 def test_characters_are_tokens_and_integer_ids_with_input_tokens():
     chars = SequenceClassifier(hidden_sizes=4, max_epochs=2).fit(
         ["abba", "cab", "b"], [0, 1, 0])
