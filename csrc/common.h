@@ -86,11 +86,17 @@ static inline int omp_get_num_threads(void) { return 1; }
 static inline int omp_get_max_threads(void) { return 1; }
 #endif
 
-/* Resolve the n_threads argument: <= 0 means the OpenMP default.  A build
- * without OpenMP runs everything on the calling thread. */
+/* The most threads a parallel region runs (team.h's SN_TEAM_MAX): thread
+ * counts and the workspaces sized for them are clamped to it here, once. */
+#define SN_MAX_THREADS 256
+
+/* Resolve the n_threads argument: <= 0 means the OpenMP default; more
+ * than SN_MAX_THREADS means SN_MAX_THREADS.  A build without OpenMP runs
+ * everything on the calling thread. */
 static inline int sn_threads(int n_threads) {
 #ifdef _OPENMP
-    return n_threads > 0 ? n_threads : omp_get_max_threads();
+    const int n = n_threads > 0 ? n_threads : omp_get_max_threads();
+    return n < SN_MAX_THREADS ? n : SN_MAX_THREADS;
 #else
     (void)n_threads;
     return 1;

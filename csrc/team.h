@@ -14,7 +14,9 @@
 #ifndef SEQNET_TEAM_H
 #define SEQNET_TEAM_H
 
-#define SN_TEAM_MAX 256
+#include "common.h"
+
+#define SN_TEAM_MAX SN_MAX_THREADS
 
 typedef struct {
     int size;

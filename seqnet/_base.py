@@ -50,23 +50,31 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_note_fork)
 
 
+# The most threads the kernels run a region on (csrc/common.h's
+# SN_MAX_THREADS); more would only size workspaces for threads that never
+# run.
+_MAX_THREADS = 256
+
+
 def _n_threads(n_jobs):
     """Kernel threads for an ``n_jobs`` value; 0 lets OpenMP decide, which
     honours OMP_NUM_THREADS and threadpoolctl.  Always 1 in a forked child
-    (see ``_forked``)."""
+    (see ``_forked``); at most _MAX_THREADS."""
     if _forked:
         return 1
     if n_jobs is None:
         return 0
     if n_jobs < 0:
         return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
-    return int(n_jobs)
+    return min(int(n_jobs), _MAX_THREADS)
 
 
 def _resolve_threads(n_threads):
-    """A thread count the kernels and their workspaces agree on: 0 (the
-    OpenMP default) read once, here, rather than by every call."""
-    return n_threads if n_threads > 0 else _kernels.max_threads()
+    """A thread count the kernels and their workspaces agree on, at most
+    _MAX_THREADS: 0 (the OpenMP default) read once, here, rather than by
+    every call."""
+    n = n_threads if n_threads > 0 else _kernels.max_threads()
+    return min(max(n, 1), _MAX_THREADS)
 
 
 def _all_or_nothing(fit):
@@ -420,6 +428,8 @@ class BaseSequenceEstimator(BaseEstimator):
         self._check_config()
         first = not (incremental or self.warm_start) or \
             "_net" not in self.__dict__
+        if not first:
+            self._check_same_network()
         data = self._training_data(X, y, sample_weight, first, classes)
         rng = check_random_state(self.random_state)
         if first:
@@ -484,6 +494,40 @@ class BaseSequenceEstimator(BaseEstimator):
             warnings.warn(f"{type(self).__name__} stopped after max_epochs="
                           f"{self.max_epochs} epochs without converging.",
                           ConvergenceWarning)
+
+    def _check_same_network(self):
+        """Continuing to train (warm_start, partial_fit) needs the network
+        the parameters describe: one whose architecture or dtype they no
+        longer describe would go on training while get_params() says
+        otherwise."""
+        net = self._net
+        asked = self._new_network_spec()
+        have = dict(cell=net.cell, hidden_sizes=net.hidden_sizes,
+                    bidirectional=net.directions == 2,
+                    peepholes=net.peepholes, activation=net.activation,
+                    dtype=net.dtype.name, embedding_size=net.embedding_size)
+        changed = [f"{k} {have[k]!r} -> {asked[k]!r}" for k in asked
+                   if asked[k] != have[k]]
+        if changed:
+            raise ValueError(
+                f"this {type(self).__name__} was fitted with another "
+                f"network ({'; '.join(changed)}): continuing to train "
+                "(warm_start=True or partial_fit) keeps the fitted one; set "
+                "the parameters back, or fit with warm_start=False to "
+                "start anew")
+
+    def _new_network_spec(self):
+        """What the parameters ask of the network, as Network records it."""
+        info = _kernels.CELLS[self.cell]
+        tokens = "vocabulary_" in self.__dict__
+        return dict(cell=self.cell, hidden_sizes=self._hidden(),
+                    bidirectional=bool(getattr(self, "bidirectional", False)),
+                    peepholes=bool(self.peepholes) and info.peepholes,
+                    activation=self.activation if info.activation
+                    else "tanh",
+                    dtype=self._real_dtype().name,
+                    embedding_size=getattr(self, "embedding_size", None)
+                    if tokens else None)
 
     def _check_config(self):
         """Parameter combinations the constraints cannot express."""
@@ -772,4 +816,12 @@ class BaseSequenceEstimator(BaseEstimator):
                 f"this {type(self).__name__} was saved by a newer seqnet "
                 f"(state format {version}; this seqnet reads up to "
                 f"{_STATE_VERSION}); upgrade seqnet to load it")
+        net = state.get("_net")
+        if net is not None and not _kernels.all_finite(net.params):
+            # A fit never leaves such weights (a diverging one restores the
+            # last finite epoch): the file was damaged.  They would predict
+            # NaN probabilities, read as class 0 for everything.
+            raise ValueError(
+                f"this {type(self).__name__}'s saved weights hold NaN or "
+                "infinity: the file is damaged")
         self.__dict__.update(state)

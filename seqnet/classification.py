@@ -1,4 +1,6 @@
 """Classifiers: one label per sequence, or one label per step."""
+from numbers import Real
+
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
@@ -27,6 +29,19 @@ class _SoftmaxHead:
             self.classes_ = classes
         else:
             self.classes_ = np.unique(labels)
+        if isinstance(self.class_weight, dict):
+            # As sample_weight: finite and non-negative; and every class it
+            # names must be one the model has.
+            unknown = [k for k in self.class_weight
+                       if k not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(f"class_weight names labels {unknown} that "
+                                 f"are not classes ({self.classes_.tolist()})")
+            bad = {k: v for k, v in self.class_weight.items()
+                   if not (isinstance(v, Real) and np.isfinite(v) and v >= 0)}
+            if bad:
+                raise ValueError(f"class_weight must be finite and "
+                                 f"non-negative, got {bad}")
         if self.class_weight is None:
             self._class_weight_vec = None
         else:

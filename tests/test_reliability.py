@@ -911,3 +911,74 @@ def test_a_pickle_from_a_newer_state_format_is_refused_clearly(
                                          rf"this seqnet reads up to "
                                          rf"{_STATE_VERSION}\); upgrade"):
         pickle.loads(data)
+
+
+# ------------------------------------------- what was silently accepted
+
+
+@pytest.mark.parametrize("n_jobs", [10**6, 2**31])
+def test_huge_thread_counts_are_clamped_not_sized_for(n_jobs):
+    # Workspaces are sized for the threads that can run (at most 256), so
+    # an absurd n_jobs neither asks for terabytes nor overflows a C int;
+    # and the bits are those of one thread.
+    X = ragged(n=20)
+    y = targets("classifier", X)
+    many = fit_quietly(SequenceClassifier(hidden_sizes=4, max_epochs=2,
+                                          n_jobs=n_jobs, random_state=0),
+                       X, y)
+    one = fit_quietly(SequenceClassifier(hidden_sizes=4, max_epochs=2,
+                                         n_jobs=1, random_state=0), X, y)
+    assert_array_equal(many._net.params, one._net.params)
+
+
+@pytest.mark.parametrize("change", [
+    dict(hidden_sizes=8), dict(cell="gru"), dict(dtype="float64"),
+    dict(activation="softsign"), dict(bidirectional=True),
+    dict(peepholes=True)])
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+def test_continuing_with_another_network_is_refused(change, how):
+    X = ragged(n=20)
+    y = targets("classifier", X)
+    model = fit_quietly(SequenceClassifier(hidden_sizes=4, max_epochs=1,
+                                           random_state=0), X, y)
+    before = model._net.params.copy()
+    model.set_params(**change)
+    key = next(iter(change))
+    with pytest.raises(ValueError, match=f"fitted with another network "
+                                         f"\\({key}"):
+        if how == "warm_start":
+            model.set_params(warm_start=True).fit(X, y)
+        else:
+            model.partial_fit(X, y)
+    assert_array_equal(model._net.params, before)
+    model.set_params(warm_start=False).fit(X, y)       # starting anew works
+    assert model.get_params()[key] == change[key]
+
+
+@pytest.mark.parametrize("class_weight, message", [
+    ({0: -1.0, 1: 1.0}, "non-negative"),
+    ({0: float("inf"), 1: 1.0}, "finite"),
+    ({0: 1.0, 7: 2.0}, r"labels \[7\]"),
+])
+def test_class_weight_is_checked_as_sample_weight_is(class_weight, message):
+    X = ragged(n=20)
+    model = SequenceClassifier(hidden_sizes=4, max_epochs=1,
+                               class_weight=class_weight)
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, targets("classifier", X))
+
+
+@pytest.mark.parametrize("how", ["pickle", "joblib"])
+def test_a_model_file_with_non_finite_weights_is_refused(how, tmp_path):
+    X = ragged(n=20)
+    model = fit_quietly(SequenceClassifier(hidden_sizes=4, max_epochs=1),
+                        X, targets("classifier", X))
+    model._net.params[5] = np.nan
+    path = tmp_path / "model"
+    with pytest.raises(ValueError, match="NaN or infinity: the file is "
+                                         "damaged"):
+        if how == "pickle":
+            pickle.loads(pickle.dumps(model))
+        else:
+            joblib.dump(model, path)
+            joblib.load(path)
