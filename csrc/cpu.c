@@ -132,7 +132,7 @@ const char *sn_isa_name(int isa) {
     case SN_ISA_REF: return "ref";
     case SN_ISA_AVX2: return "avx2";
     case SN_ISA_AVX512: return "avx512";
-    default: return "unknown";
+    default: return NULL;
     }
 }
 

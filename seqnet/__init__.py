@@ -11,13 +11,31 @@ except ImportError as exc:  # running from a source tree that was never built
         "seqnet's compiled kernels are missing: install the package with "
         "`pip install .` and import it from outside the source tree") from exc
 
-from .classification import SequenceClassifier, SequenceTagger
-from .frames import sequences_from_frame
-from .preprocessing import SequenceScaler
-from .regression import SequenceRegressor
-from .text import CharRNN
-from ._stateful import StreamState
-from . import datasets
+
+def _check_isa_request():
+    """SEQNET_ISA names the micro-kernel path to use; one this build or CPU
+    cannot run (or no path at all) falls back to the best one, and says so
+    once, here, at import."""
+    import os
+    import warnings
+    asked = os.environ.get("SEQNET_ISA")
+    if asked is None or asked in _kernels.isa_available():
+        return
+    why = ("this CPU or build cannot run it" if asked in _kernels.ISAS else
+           f"the paths are {', '.join(_kernels.ISAS)}")
+    warnings.warn(f"SEQNET_ISA={asked!r} is ignored: {why}; using "
+                  f"{_kernels.isa_current()!r}", RuntimeWarning, stacklevel=3)
+
+
+_check_isa_request()
+
+from .classification import SequenceClassifier, SequenceTagger  # noqa: E402
+from .frames import sequences_from_frame  # noqa: E402
+from .preprocessing import SequenceScaler  # noqa: E402
+from .regression import SequenceRegressor  # noqa: E402
+from .text import CharRNN  # noqa: E402
+from ._stateful import StreamState  # noqa: E402
+from . import datasets  # noqa: E402
 
 __version__ = "0.1.0"
 

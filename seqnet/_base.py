@@ -811,6 +811,10 @@ class BaseSequenceEstimator(BaseEstimator):
 
     def __setstate__(self, state):
         version = state.get("_state_version", _STATE_VERSION)
+        if not isinstance(version, int) or version < 1:
+            raise ValueError(f"this {type(self).__name__}'s saved state has "
+                             f"no valid format version ({version!r}): the "
+                             "file is damaged or not a seqnet model")
         if version > _STATE_VERSION:
             raise ValueError(
                 f"this {type(self).__name__} was saved by a newer seqnet "

@@ -73,6 +73,13 @@ class StatefulMixin:
         if np.iscomplexobj(x):
             # The cast below would drop the imaginary part with a warning.
             raise ValueError("Complex data not supported")
+        kind = np.asarray(x).dtype.kind
+        if kind not in "biuf":
+            # np.asarray(None, float) is NaN: say what was wrong instead.
+            raise ValueError(f"step reads numbers: one step of each stream, "
+                             f"shape (n_streams, {self.n_features_in_}); got "
+                             f"{type(x).__name__} of dtype "
+                             f"{np.asarray(x).dtype}")
         with np.errstate(over="ignore"):   # too large: inf, refused below
             x = np.asarray(x, dtype=self._net.dtype)
         if x.ndim == 1 and n_streams == 1:

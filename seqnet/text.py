@@ -452,9 +452,16 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
                              f"{self.n_features_in_}), got {codes.tolist()}")
         return codes.astype(np.int64)
 
+    def _step_codes_of_streams(self, x):
+        codes = self._step_codes(x)
+        if len(codes) == 0:
+            raise ValueError("step reads one character for each stream, and "
+                             "needs at least one stream; got none")
+        return codes
+
     def _step_inputs(self, x, n_streams):
         """One step of every stream as character codes."""
-        codes = self._step_codes(x)
+        codes = self._step_codes_of_streams(x)
         if len(codes) != n_streams:
             raise ValueError(f"step expects one character for each of "
                              f"{n_streams} streams, got {len(codes)}")
@@ -481,7 +488,7 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
         """
         self._check_fitted()
         if state is None:
-            state = self.initial_state(len(self._step_codes(x)))
+            state = self.initial_state(len(self._step_codes_of_streams(x)))
         return super().step(x, state)
 
 

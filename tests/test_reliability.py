@@ -982,3 +982,50 @@ def test_a_model_file_with_non_finite_weights_is_refused(how, tmp_path):
         else:
             joblib.dump(model, path)
             joblib.load(path)
+
+
+# --------------------------------------------- errors that name the problem
+
+
+@pytest.mark.parametrize("asked, message", [
+    ("bogus", "the paths are ref, avx2, avx512"),
+    ("ref", None),
+])
+def test_seqnet_isa_that_cannot_be_used_warns_once(asked, message):
+    proc = subprocess.run(
+        [sys.executable, "-c", "import seqnet, seqnet.text; print('ok')"],
+        capture_output=True, text=True, timeout=120,
+        cwd=os.path.expanduser("~"), env={**os.environ, "SEQNET_ISA": asked})
+    assert proc.returncode == 0, proc.stderr
+    if message is None:
+        assert "SEQNET_ISA" not in proc.stderr
+    else:
+        assert proc.stderr.count("SEQNET_ISA") == 1, proc.stderr
+        assert message in proc.stderr
+
+
+def test_steps_that_are_not_numbers_or_streams_are_named():
+    X = ragged(n=10)
+    model = fit_quietly(SequenceClassifier(hidden_sizes=4, max_epochs=1),
+                        X, targets("classifier", X))
+    for bad in (None, [["a", "b", "c"]], "abc"):
+        with pytest.raises(ValueError, match="step reads numbers"):
+            model.step(bad)
+    char = CharRNN(hidden_sizes=(8,), max_epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        char.fit("hello world " * 5)
+    with pytest.raises(ValueError, match="at least one stream"):
+        char.step("")
+
+
+@pytest.mark.parametrize("version", ["1", 1.0, None, 0, -3])
+def test_a_state_version_of_the_wrong_kind_is_named(version):
+    X = ragged(n=10)
+    model = fit_quietly(SequenceClassifier(hidden_sizes=4, max_epochs=1),
+                        X, targets("classifier", X))
+    state = model.__getstate__()
+    state["_state_version"] = version
+    fresh = SequenceClassifier.__new__(SequenceClassifier)
+    with pytest.raises(ValueError, match="no valid format version"):
+        fresh.__setstate__(state)
