@@ -35,9 +35,11 @@ const char *sn_activation_name(int activation) {
 }
 #endif
 
-/* Largest byte count any array of a call may span: T*B*width elements of
- * 8 bytes stay well inside int64_t and size_t. */
-#define SN_MAX_ELEMENTS (INT64_MAX / 16)
+/* Most elements any array of a call may hold (2^40: 4 TiB of float32).
+ * Below it, every size the workspace arithmetic forms -- a few such
+ * products, times 8 bytes, times at most SN_MAX_THREADS threads -- stays
+ * far inside int64_t and size_t, so none of it can overflow. */
+#define SN_MAX_ELEMENTS ((int64_t)1 << 40)
 
 static int too_big(int64_t T, int64_t B, int64_t width) {
     return B > SN_MAX_ELEMENTS / T || width > SN_MAX_ELEMENTS / (T * B);

@@ -60,7 +60,8 @@ size_t SN_FN(sn_stack_workspace_size)(const sn_layer *layers,
     int64_t Htot, Gmax, Hmax;
     SN_FN(stack_ws) w;
     (void)B;
-    if (SN_FN(check_stack)(layers, n_layers, &Htot, &Gmax, &Hmax) != SN_OK)
+    if (SN_FN(check_stack)(layers, n_layers, &Htot, &Gmax, &Hmax) != SN_OK ||
+        K > ((int64_t)1 << 40))
         return 0;
     return SN_FN(carve_stack)(&w, NULL, Gmax, Hmax, SN_MAX(K, 1));
 }

@@ -890,10 +890,17 @@ cdef class Stack:
         codes)."""
         if B < 1 or K < 1:
             raise ValueError(f"B={B} and K={K} must be at least 1")
+        cdef size_t size
         if self.dtype == np.float64:
-            return sn_stack_workspace_size_f64(self.desc, len(self.layers),
+            size = sn_stack_workspace_size_f64(self.desc, len(self.layers),
                                                B, K)
-        return sn_stack_workspace_size_f32(self.desc, len(self.layers), B, K)
+        else:
+            size = sn_stack_workspace_size_f32(self.desc, len(self.layers),
+                                               B, K)
+        if size == 0:
+            raise ValueError(f"a stack of {len(self.layers)} layers with "
+                             f"K={K} codes is too large")
+        return size
 
 
 cdef _stack_step(Stack stack, floating[:, ::1] top, floating[:, ::1] h,

@@ -1029,3 +1029,18 @@ def test_a_state_version_of_the_wrong_kind_is_named(version):
     fresh = SequenceClassifier.__new__(SequenceClassifier)
     with pytest.raises(ValueError, match="no valid format version"):
         fresh.__setstate__(state)
+
+
+@pytest.mark.parametrize("T, B", [(2**62, 1), (1, 2**62), (2**21, 2**21)])
+def test_workspace_sizes_of_impossible_batches_are_refused(T, B):
+    # Every size the C workspace arithmetic forms is bounded (no array of
+    # more than 2**40 elements), so it cannot overflow into a small,
+    # wrong size: the C size function reports 0 and the binding says so.
+    from seqnet import _kernels
+    layer = _kernels.Layer("lstm", np.zeros((3, 8)), np.zeros((2, 8)),
+                           np.zeros(8))
+    with pytest.raises(ValueError, match="too large"):
+        _kernels.layer_workspace_size(layer, T, B)
+    stack = _kernels.Stack([layer])
+    with pytest.raises(ValueError, match="too large"):
+        stack.workspace_size(1, 2**62)
