@@ -7,6 +7,8 @@ caller passes back in.  One C call (``stack_step``) runs every layer (the
 network's ``Stack``); the output layer is the estimator's own head.  ``CharRNN.sample`` runs the same
 step in a C loop.
 """
+from numbers import Number
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
@@ -73,8 +75,9 @@ class StatefulMixin:
         if np.iscomplexobj(x):
             # The cast below would drop the imaginary part with a warning.
             raise ValueError("Complex data not supported")
-        kind = np.asarray(x).dtype.kind
-        if kind not in "biuf":
+        values = np.asarray(x)
+        if not (values.dtype.kind in "biuf" or values.dtype.kind == "O" and
+                all(isinstance(v, Number) for v in values.ravel())):
             # np.asarray(None, float) is NaN: say what was wrong instead.
             raise ValueError(f"step reads numbers: one step of each stream, "
                              f"shape (n_streams, {self.n_features_in_}); got "
