@@ -205,7 +205,9 @@ int sn_embed_backward_##S(R *dE, const R *dout, const int64_t *codes,         \
  * (temperature <= 0: argmax).  The n_prime codes of prime are fed first,   \
  * then n codes are drawn into out, each fed back as the next input; the    \
  * first drawn code follows the last prime code, or `start` without one.    \
- * Draw i uses sn_uniform(seed, stream, i).  B = 1. */                      \
+ * Draw i uses sn_uniform(seed, stream, first + i), so that a long sample   \
+ * made in pieces (each starting from the last code drawn) draws what one  \
+ * call would.  B = 1. */                      \
 size_t sn_stack_workspace_size_##S(const sn_layer *layers, int n_layers,      \
                                    int64_t B, int64_t K);                      \
 int sn_stack_step_##S(R *top, R *h, R *c, const R *x, const int64_t *codes,   \
@@ -215,7 +217,8 @@ int sn_generate_##S(int64_t *out, R *h, R *c, const sn_layer *layers,         \
                     int n_layers, const R *V, const R *cb, int64_t K,          \
                     const int64_t *prime, int64_t n_prime, int64_t start,      \
                     int64_t n, double temperature, uint64_t seed,              \
-                    uint64_t stream, void *workspace, size_t workspace_size);
+                    uint64_t stream, uint64_t first, void *workspace,          \
+                    size_t workspace_size);
 
 #define SN_DECLARE_TRAINING(R, S)                                              \
 /* y = f(x) element-wise with the kernels' own exp, sigmoid, tanh or        \

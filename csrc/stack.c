@@ -185,7 +185,7 @@ int SN_FN(sn_generate)(int64_t *out, real *h, real *c,
                        const real *V, const real *cb, int64_t K,
                        const int64_t *prime, int64_t n_prime, int64_t start,
                        int64_t n, double temperature, uint64_t seed,
-                       uint64_t stream, void *workspace,
+                       uint64_t stream, uint64_t first, void *workspace,
                        size_t workspace_size) {
     int64_t Htot, Gmax, Hmax;
     int st = SN_FN(check_stack)(layers, n_layers, &Htot, &Gmax, &Hmax);
@@ -217,7 +217,7 @@ int SN_FN(sn_generate)(int64_t *out, real *h, real *c,
         for (int64_t k = 0; k < K; k++)
             w.z[k] += cb[k];
         out[i] = SN_FN(draw)(w.z, K, temperature,
-                             sn_uniform(seed, stream, (uint64_t)i));
+                             sn_uniform(seed, stream, first + (uint64_t)i));
         if (i + 1 < n)
             top = SN_FN(step_row)(h, c, NULL, out[i], layers, n_layers, &w);
     }

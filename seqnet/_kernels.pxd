@@ -123,12 +123,12 @@ cdef extern from "seqnet.h" nogil:
                         int n_layers, const float *V, const float *cb, int64_t K,
                         const int64_t *prime, int64_t n_prime, int64_t start, int64_t n,
                         double temperature, uint64_t seed, uint64_t stream,
-                        void *workspace, size_t workspace_size)
+                        uint64_t first, void *workspace, size_t workspace_size)
     int sn_generate_f64(int64_t *out, double *h, double *c, const sn_layer *layers,
                         int n_layers, const double *V, const double *cb, int64_t K,
                         const int64_t *prime, int64_t n_prime, int64_t start, int64_t n,
                         double temperature, uint64_t seed, uint64_t stream,
-                        void *workspace, size_t workspace_size)
+                        uint64_t first, void *workspace, size_t workspace_size)
 
     int sn_isa_available()
     int sn_isa_current()

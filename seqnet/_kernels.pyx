@@ -954,7 +954,7 @@ cdef _generate(Stack stack, int64_t[::1] out, floating[::1] h,
                floating[::1] c, const floating[:, ::1] V,
                const floating[::1] cb, const int64_t[::1] prime,
                int64_t start, double temperature, uint64_t seed,
-               uint64_t stream, unsigned char[::1] workspace):
+               uint64_t stream, uint64_t first, unsigned char[::1] workspace):
     cdef int st
     cdef int n_layers = len(stack.layers)
     cdef int64_t K = V.shape[1], n = out.shape[0], n_prime = prime.shape[0]
@@ -964,21 +964,23 @@ cdef _generate(Stack stack, int64_t[::1] out, floating[::1] h,
         if floating is float:
             st = sn_generate_f32(pout, &h[0], &c[0], stack.desc, n_layers,
                                  &V[0, 0], &cb[0], K, pprime, n_prime, start,
-                                 n, temperature, seed, stream, &workspace[0],
-                                 workspace.shape[0])
+                                 n, temperature, seed, stream, first,
+                                 &workspace[0], workspace.shape[0])
         else:
             st = sn_generate_f64(pout, &h[0], &c[0], stack.desc, n_layers,
                                  &V[0, 0], &cb[0], K, pprime, n_prime, start,
-                                 n, temperature, seed, stream, &workspace[0],
-                                 workspace.shape[0])
+                                 n, temperature, seed, stream, first,
+                                 &workspace[0], workspace.shape[0])
     _check_status(st, "generate")
 
 
 def generate(out, h, c, Stack stack not None, V, cb, prime, int64_t start,
-             double temperature, uint64_t seed, uint64_t stream, workspace):
+             double temperature, uint64_t seed, uint64_t stream, workspace,
+             uint64_t first=0):
     """Feed the token codes ``prime`` (or ``start``) through the stack,
-    then draw ``len(out)`` codes into ``out`` (see csrc/seqnet.h).  h and c
-    (sum of H,) hold one stream's state, updated in place."""
+    then draw ``len(out)`` codes into ``out`` (see csrc/seqnet.h); draw i
+    uses the counter ``first + i``.  h and c (sum of H,) hold one stream's
+    state, updated in place."""
     if getattr(V, "ndim", None) != 2:
         raise ValueError("V must be a 2-D array")
     K = V.shape[1]
@@ -995,10 +997,10 @@ def generate(out, h, c, Stack stack not None, V, cb, prime, int64_t start,
         raise ValueError(f"start code {start} is outside [0, {K})")
     if stack.dtype == np.float64:
         _generate[double](stack, out, h, c, V, cb, prime, start, temperature,
-                          seed, stream, workspace)
+                          seed, stream, first, workspace)
     else:
         _generate[float](stack, out, h, c, V, cb, prime, start, temperature,
-                         seed, stream, workspace)
+                         seed, stream, first, workspace)
 
 
 # ------------------------------------------------------------ activations

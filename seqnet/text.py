@@ -83,6 +83,10 @@ class _Streams:
         return streams, starts, counts
 
 
+# Codes per C call of sample(): Ctrl-C is seen between calls.
+_SAMPLE_CHUNK = 4096
+
+
 class _TextData:
     """Training data of a CharRNN: documents as arrays of codes, those
     trained on and those held out (the end of every document) or None."""
@@ -426,9 +430,28 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
         out = np.empty(int(n_chars), np.int64)
         seed = check_random_state(random_state).randint(2**31)
         ws = np.empty(stack.workspace_size(1, net.n_outputs), np.uint8)
-        _kernels.generate(out, state.h[0], state.c[0], stack,
-                          net.views["output.V"], net.views["output.c"],
-                          prime_codes, start, float(temperature), seed, 0, ws)
+        # In pieces of _SAMPLE_CHUNK codes, each a C call, so that Ctrl-C is
+        # seen between them: the prime fed first (drawing nothing), then
+        # the draws, each piece starting from the last code drawn, with the
+        # draw counter carried on (the same codes as one call would draw).
+        V, cb = net.views["output.V"], net.views["output.c"]
+        h, c, none = state.h[0], state.c[0], np.zeros(0, np.int64)
+        fed = 0
+        while len(prime_codes) - fed > _SAMPLE_CHUNK:
+            _kernels.generate(out[:0], h, c, stack, V, cb,
+                              prime_codes[fed:fed + _SAMPLE_CHUNK], start,
+                              float(temperature), seed, 0, ws)
+            fed += _SAMPLE_CHUNK
+        prime_rest, drawn = prime_codes[fed:], 0
+        while True:
+            piece = min(_SAMPLE_CHUNK, len(out) - drawn)
+            _kernels.generate(out[drawn:drawn + piece], h, c, stack, V, cb,
+                              prime_rest, start, float(temperature), seed, 0,
+                              ws, drawn)
+            drawn += piece
+            if drawn >= len(out):
+                break
+            prime_rest, start = none, int(out[drawn - 1])
         vocab = self.vocabulary_
         return "".join(vocab[c] for c in prime_codes) + \
             "".join(vocab[c] for c in out)

@@ -736,6 +736,8 @@ INTERRUPT_SCRIPT = """
     latencies.append(interrupted(
         lambda: char.fit("to be or not to be " * 3000), 0.5))
     report["charrnn_undone"] = same(snapshot(char), before)
+    # Sampling millions of characters, in C, is interruptible too.
+    latencies.append(interrupted(lambda: char.sample(3_000_000), 0.5))
 
     # 4. No workspace piles up: ten more interrupted fits.
     gc.collect()

@@ -613,3 +613,18 @@ def test_training_lowers_the_loss():
     assert model.loss_curve_[-1] < 0.8 * model.loss_curve_[0]
     assert model.loss_curve_[0] == pytest.approx(
         math.log(len(model.vocabulary_)), rel=0.1)
+
+
+def test_a_long_sample_made_in_pieces_is_the_sample_of_one_call(monkeypatch):
+    # sample() runs its prime and its draws in pieces (so that Ctrl-C is
+    # seen between them), each starting from the last code drawn with the
+    # draw counter carried on: pieces of any size give the same text.
+    import seqnet.text
+    model = char_rnn(max_epochs=2).fit(TEXT)
+    prime = TEXT[:50]
+    whole = model.sample(300, prime=prime, temperature=0.9, random_state=3)
+    for size in (1, 7, 64):
+        monkeypatch.setattr(seqnet.text, "_SAMPLE_CHUNK", size)
+        assert model.sample(300, prime=prime, temperature=0.9,
+                            random_state=3) == whole
+        assert model.sample(0, prime=prime) == prime
