@@ -90,11 +90,21 @@ static inline int omp_get_max_threads(void) { return 1; }
  * counts and the workspaces sized for them are clamped to it here, once. */
 #define SN_MAX_THREADS 256
 
+/* Whether this process is a fork() child of the one that loaded seqnet
+ * (cpu.c). */
+int sn_forked(void);
+
 /* Resolve the n_threads argument: <= 0 means the OpenMP default; more
- * than SN_MAX_THREADS means SN_MAX_THREADS.  A build without OpenMP runs
- * everything on the calling thread. */
+ * than SN_MAX_THREADS means SN_MAX_THREADS; in a forked child, 1: GNU
+ * libgomp hangs in the first parallel region of a child whose parent had
+ * started its threads, and whether it had (seqnet or any other library
+ * sharing libgomp) is unknowable.  A build without OpenMP runs everything
+ * on the calling thread.  Every kernel's thread count and workspace size
+ * goes through here. */
 static inline int sn_threads(int n_threads) {
 #ifdef _OPENMP
+    if (sn_forked())
+        return 1;
     const int n = n_threads > 0 ? n_threads : omp_get_max_threads();
     return n < SN_MAX_THREADS ? n : SN_MAX_THREADS;
 #else

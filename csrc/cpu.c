@@ -10,6 +10,24 @@
 #include <string.h>
 #include "common.h"
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+
+static volatile int sn_in_child = 0;
+
+static void sn_note_fork(void) { sn_in_child = 1; }
+
+/* Registered when the library loads, so that every fork() after it marks
+ * the child (see sn_threads). */
+__attribute__((constructor)) static void sn_watch_forks(void) {
+    pthread_atfork(NULL, NULL, sn_note_fork);
+}
+
+int sn_forked(void) { return sn_in_child; }
+#else
+int sn_forked(void) { return 0; }
+#endif
+
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
 #include <cpuid.h>
 

@@ -33,23 +33,6 @@ _PREDICT_BATCH_ELEMENTS = 1 << 24
 _STATE_VERSION = 1
 
 
-# GNU libgomp cannot run a parallel region in a process forked from one
-# that already started its threads: the child waits forever for pool
-# threads fork did not copy.  Whether this process's parent did (seqnet, or
-# any other library sharing libgomp) is unknowable, so a forked child runs
-# the kernels on one thread.
-_forked = False
-
-
-def _note_fork():
-    global _forked
-    _forked = True
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_note_fork)
-
-
 # The most threads the kernels run a region on (csrc/common.h's
 # SN_MAX_THREADS); more would only size workspaces for threads that never
 # run.
@@ -58,10 +41,9 @@ _MAX_THREADS = 256
 
 def _n_threads(n_jobs):
     """Kernel threads for an ``n_jobs`` value; 0 lets OpenMP decide, which
-    honours OMP_NUM_THREADS and threadpoolctl.  Always 1 in a forked child
-    (see ``_forked``); at most _MAX_THREADS."""
-    if _forked:
-        return 1
+    honours OMP_NUM_THREADS and threadpoolctl; at most _MAX_THREADS.  (A
+    forked child runs every kernel on one thread: csrc/common.h's
+    sn_threads, whatever it is asked.)"""
     if n_jobs is None:
         return 0
     if n_jobs < 0:

@@ -15,7 +15,7 @@ machine, for the closing note of issue 6):
 * 8 threads predicting with one model at once get the serial answers;
   ``fit`` works in joblib workers (loky, threading) and in a process forked
   after OpenMP ran (which runs the kernels on one thread, see
-  ``seqnet._base._forked``); 1 to 4 threads fit the same bits;
+  csrc/common.h's ``sn_threads``); 1 to 4 threads fit the same bits;
 * Ctrl-C during ``fit`` raises KeyboardInterrupt within
   ``INTERRUPT_LATENCY_BOUND_S`` (measured: median 1 to 16 ms, at most
   80 ms on a loaded machine) and leaves the estimator *as it was* before
@@ -517,6 +517,45 @@ def test_fit_in_joblib_workers(backend):
         local = fit_quietly(clone(model), X, targets("classifier", X))
         assert_array_equal(remote._net.params, local._net.params)
         assert_array_equal(remote.predict_proba(X), local.predict_proba(X))
+
+
+def test_kernels_called_directly_after_fork_do_not_hang():
+    # The fork rule lives where every kernel's thread count is resolved
+    # (csrc/common.h's sn_threads), not in the estimators: a child calling
+    # the low-level kernels with n_threads=2 runs them on one thread.
+    code = """
+        import json, os, time
+        import numpy as np
+        from seqnet import _kernels, _ops
+        rng = np.random.default_rng(0)
+        A = rng.standard_normal((512, 512))
+        parent = _ops.gemm(A, A, n_threads=2)       # starts the pool
+        pid = os.fork()
+        if pid == 0:
+            child = _ops.gemm(A, A, n_threads=2)
+            x = rng.standard_normal((30, 64, 16))
+            h0 = np.zeros((64, 32))
+            W, U = rng.standard_normal((16, 128)), rng.standard_normal((32, 128))
+            h = _ops.lstm_forward(x, h0, h0, W, U, np.zeros(128), None,
+                                  np.full(64, 30), n_threads=2)[0]
+            os._exit(0 if np.array_equal(child, parent)
+                     and np.isfinite(h).all() else 3)
+        start = time.time()
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                code = os.waitstatus_to_exitcode(status)
+                break
+            if time.time() - start > 60:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                code = "hung"
+                break
+            time.sleep(0.05)
+        print(json.dumps({"child": code}))
+    """
+    result = run_python(code, timeout=240, env={"OMP_NUM_THREADS": "2"})
+    assert result["child"] == 0, result
 
 
 def test_fit_after_fork_of_a_process_that_ran_openmp():
