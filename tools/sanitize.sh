@@ -75,7 +75,8 @@ if [ $# -eq 0 ]; then
         "$ROOT/tests/test_binding.py" "$ROOT/tests/test_validation.py" \
         "$ROOT/tests/test_estimators.py" "$ROOT/tests/test_stateful.py" \
         "$ROOT/tests/test_text.py" "$ROOT/tests/test_properties.py" \
-        "$ROOT/tests/test_reliability.py" -k "not cycles_do_not_grow_memory" \
+        "$ROOT/tests/test_reliability.py" "$ROOT/tests/test_tokens.py" \
+        -k "not cycles_do_not_grow_memory" \
         -m "not slow" -p no:cacheprovider -q
 fi
 # From outside the source tree, so that the sanitized build is imported.
