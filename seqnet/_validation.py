@@ -650,13 +650,23 @@ def _pack_sequence_list(X, dtype, name):
                     f" a minimum of 1 is required{_context(name)}.")
             n_features = features
         elif features != n_features:
+            hint = ""
+            if steps == lengths[0]:
+                hint = (
+                    f" Both have {steps} rows: if each sequence is "
+                    "channels-first (n_channels, n_timesteps_i), as aeon "
+                    "stores unequal-length series, pass [x.T for x in X].")
             raise ValueError(
                 f"sequence {i} has {features} features, but sequence 0 has "
                 f"{n_features}: all sequences must have the same number of "
-                "features.")
+                "features." + hint)
         lengths[i] = steps
         arrays.append(seq)
 
+    if np.all(lengths == lengths[0]):
+        _warn_if_channels_first(
+            f"X holds {n} sequences of shape {arrays[0].shape}",
+            int(lengths[0]), n_features, "[x.T for x in X]")
     out_dtype = _resolve_dtype(dtype, [seq.dtype for seq in arrays])
     seqs = SequenceData(np.empty((int(lengths.sum()), n_features), out_dtype),
                         lengths, kind="ragged")
@@ -721,18 +731,27 @@ def _pack_array(X, dtype, name, allow_nan, copy):
             "steps.")
     data = array.reshape(n_samples * n_steps, n_features)
     _check_finite(data, allow_nan, name)
-    if kind == "3d" and (n_features >= CHANNELS_FIRST_RATIO * n_steps
-                         and n_features >= CHANNELS_FIRST_MIN_LENGTH):
+    if kind == "3d":
+        _warn_if_channels_first(f"X has shape {array.shape}", n_steps,
+                                n_features, "X.transpose(0, 2, 1)")
+    return SequenceData._equal_lengths(data, n_samples, kind)
+
+
+def _warn_if_channels_first(what, n_steps, n_features, fix):
+    """Warn when sequences of ``n_steps`` steps of ``n_features`` features
+    look like aeon's or sktime's channels-first series (see
+    CHANNELS_FIRST_RATIO)."""
+    if (n_features >= CHANNELS_FIRST_RATIO * n_steps
+            and n_features >= CHANNELS_FIRST_MIN_LENGTH):
         warnings.warn(
-            f"X has shape {array.shape}: {n_steps} time step(s) of "
-            f"{n_features} features each. If it is channels-first "
-            "(n_samples, n_channels, n_timesteps), as aeon and sktime store "
-            "series, pass X.transpose(0, 2, 1): seqnet reads (n_samples, "
-            "n_timesteps, n_features). If it really has few steps of many "
-            "features, silence this with warnings.filterwarnings('ignore', "
+            f"{what}: {n_steps} time step(s) of {n_features} features each. "
+            "If it is channels-first (n_channels, n_timesteps) per sequence, "
+            f"as aeon and sktime store series, pass {fix}: seqnet reads "
+            "(n_timesteps, n_features) per sequence. If it really has few "
+            "steps of many features, silence this with "
+            "warnings.filterwarnings('ignore', "
             "category=seqnet.frames.ChannelsFirstWarning).",
             ChannelsFirstWarning, stacklevel=_stacklevel_outside_seqnet())
-    return SequenceData._equal_lengths(data, n_samples, kind)
 
 
 def _stacklevel_outside_seqnet():

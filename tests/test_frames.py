@@ -342,3 +342,27 @@ def test_channels_first_warning_can_be_silenced_by_its_class():
         assert check_sequences(X).n_features == 50
     assert seqnet.frames.ChannelsFirstWarning is ChannelsFirstWarning
     assert issubclass(ChannelsFirstWarning, UserWarning)
+
+
+def test_a_list_of_channels_first_series_warns_or_is_named():
+    rng = np.random.default_rng(0)
+    # aeon's equal-length list layout: each case (n_channels, n_timepoints).
+    equal = [rng.standard_normal((3, 40)) for _ in range(4)]
+    with pytest.warns(ChannelsFirstWarning, match=re.escape(
+            "X holds 4 sequences of shape (3, 40)")) as record:
+        check_sequences(equal)
+    assert "[x.T for x in X]" in str(record[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ChannelsFirstWarning)
+        check_sequences([x.T for x in equal])
+        # Ragged sequences in seqnet's layout are never suspected.
+        check_sequences([rng.standard_normal((t, 30)) for t in (2, 3)])
+    # aeon's unequal-length layout cannot be read as seqnet's at all; the
+    # error says how to read it.
+    unequal = [rng.standard_normal((3, t)) for t in (40, 50)]
+    with pytest.raises(ValueError, match=re.escape("[x.T for x in X]")):
+        check_sequences(unequal)
+    with pytest.raises(ValueError) as info:
+        check_sequences([rng.standard_normal((t, 4)) for t in (3, 5)]
+                        + [rng.standard_normal((2, 5))])
+    assert "x.T" not in str(info.value)
