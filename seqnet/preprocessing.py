@@ -193,8 +193,14 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             ensure_n_features=None if reset else self.n_features_in_)
         steps = seqs.data
         n_new = steps.shape[0]
-        mean_new = steps.mean(axis=0, dtype=np.float64)
-        var_new = steps.var(axis=0, dtype=np.float64)
+        # Moments of the steps shifted by the first one: a constant feature
+        # then has exactly its value as mean and 0 as variance, however
+        # large it is (unshifted, 1e300's mean is off by ulps of 1e300).
+        first = steps[0].astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            shifted = steps - first
+            mean_new = first + shifted.mean(axis=0)
+            var_new = shifted.var(axis=0)
 
         if reset:
             self.n_features_in_ = seqs.n_features
@@ -206,10 +212,12 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             n_total = n_old + n_new
             delta = mean_new - self.mean_
             mean = self.mean_ + delta * (n_new / n_total)
-            sum_sq = (self.var_ * n_old + var_new * n_new
-                      + delta ** 2 * (n_old * n_new / n_total))
-            var = sum_sq / n_total
+            with np.errstate(over="ignore", invalid="ignore"):
+                sum_sq = (self.var_ * n_old + var_new * n_new
+                          + delta ** 2 * (n_old * n_new / n_total))
+                var = sum_sq / n_total
 
+        _check_representable(mean, var, self.n_features_in_)
         self.n_samples_seen_ = int(n_total)
         self.mean_ = mean
         self.var_ = var
@@ -231,6 +239,20 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return data, seqs
 
 
+def _check_representable(mean, var, n_features):
+    """Refuse statistics that overflowed float64: features spread over more
+    than about 1e154 have a variance float64 cannot hold, and their scaled
+    values would silently come out 0."""
+    bad = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(var)))
+    if bad.size:
+        shown = ", ".join(str(j) for j in bad[:5])
+        more = f" and {bad.size - 5} more" if bad.size > 5 else ""
+        raise ValueError(
+            f"feature(s) {shown}{more} of {n_features} spread too widely for "
+            "a float64 mean and variance (their squared deviations overflow)"
+            ": divide them by a large power of ten before scaling.")
+
+
 def _scale_from_var(var, mean, n_samples):
     """Standard deviations, with 1.0 for features that are constant.
 
@@ -240,5 +262,5 @@ def _scale_from_var(var, mean, n_samples):
     """
     scale = np.sqrt(var)
     rounding = n_samples * np.finfo(np.float64).eps * np.abs(mean)
-    scale[var <= rounding ** 2] = 1.0
+    scale[scale <= rounding] = 1.0
     return scale

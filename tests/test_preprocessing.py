@@ -215,3 +215,29 @@ def test_dataframe_feature_names():
     scaler = SequenceScaler().fit(frame)
     assert list(scaler.feature_names_in_) == ["a", "b"]
     assert list(scaler.get_feature_names_out()) == ["a", "b"]
+
+
+@pytest.mark.parametrize("value", [1e300, -3e-300, 7.1, 1e-320])
+def test_a_constant_feature_of_any_size_scales_to_exactly_zero(value):
+    X = np.full((3, 4, 2), value)
+    X[..., 1] = np.arange(12).reshape(3, 4)
+    scaler = SequenceScaler().fit(X)
+    assert scaler.mean_[0] == value and scaler.var_[0] == 0
+    assert np.all(scaler.transform(X)[..., 0] == 0)
+    # Folded in block by block, it stays exactly constant.
+    blocks = SequenceScaler().partial_fit(X[:1]).partial_fit(X[1:])
+    assert np.all(blocks.transform(X)[..., 0] == 0)
+
+
+@pytest.mark.parametrize("blocks", [
+    [[1e308, -1e308]],
+    [[2e200, 2e200], [-2e200]],   # overflow only when blocks are combined
+])
+def test_statistics_float64_cannot_hold_are_refused(blocks):
+    scaler = SequenceScaler()
+    with pytest.raises(ValueError, match=r"feature\(s\) 0 of 1 spread too"):
+        for block in blocks:
+            scaler.partial_fit([np.array(block)])
+    # Nothing half-updated was left that would scale to 0 silently.
+    if len(blocks) > 1:
+        assert scaler.mean_[0] == 2e200 and scaler.var_[0] == 0
