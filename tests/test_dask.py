@@ -185,6 +185,22 @@ def test_bad_use_is_refused(client):
     assert not hasattr(model, "estimator_")
 
 
+def test_grid_search_on_the_dask_joblib_backend(client):
+    # Search needs nothing of seqnet.dask: joblib's Dask backend runs the
+    # fits on the workers (one thread each, as Dask caps them).
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+    X, y = _data(n=40)
+    search = GridSearchCV(_sgd(max_epochs=2), {"hidden_sizes": [3, 5]},
+                          cv=2)
+    with joblib.parallel_backend("dask"):
+        search.fit(X, y)
+    local = GridSearchCV(_sgd(max_epochs=2), {"hidden_sizes": [3, 5]},
+                         cv=2).fit(X, y)
+    assert np.array_equal(search.cv_results_["mean_test_score"],
+                          local.cv_results_["mean_test_score"])
+
+
 class _DiesOnMarker(SequenceClassifier):
     """A classifier whose worker process exits when it trains on a
     sequence starting with the marker value: a worker crash mid-round."""
