@@ -29,12 +29,15 @@ import types
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, \
+    is_classifier
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 try:
+    import dask
     import dask.array as da
+    import dask.bag as db
     import distributed
 except ModuleNotFoundError as exc:
     if (exc.name or "").split(".")[0] not in ("dask", "distributed"):
@@ -123,12 +126,32 @@ def _partial_fit_block(model, X, y, classes, sample_weight):
     return model.partial_fit(X, y, **kwargs)
 
 
+def _labels(part):
+    """The distinct labels of a partition of targets (one per sequence, or
+    an array per sequence), as a one-item list."""
+    flat = [np.ravel(v) for v in part]
+    return [np.unique(np.concatenate(flat)) if flat else np.empty(0)]
+
+
 def _predict_block(X, model, method, trailing):
     out = getattr(model, method)(X)
     return np.asarray(out).reshape((len(X),) + trailing)
 
 
 # ----------------------------------------------------------------- client
+
+def _classes_of(model, y, classes):
+    """``classes``, or for a classifier given none, every label of a Dask
+    ``y`` (found on the workers): a first block need not hold them all."""
+    if classes is not None or not is_classifier(model) or y is None:
+        return classes
+    if isinstance(y, da.Array):
+        return np.unique(da.unique(y).compute())
+    if isinstance(y, db.Bag):
+        return np.unique(np.concatenate(
+            y.map_partitions(_labels).compute()))
+    return np.unique(np.concatenate(_labels(y)))
+
 
 def _check_dask_array(X, name="X"):
     if not isinstance(X, da.Array):
@@ -196,8 +219,11 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
     shuffle : bool, default=True
         Deal NumPy data to the shards at random (else in order, contiguous
         shards) and shuffle each shard every epoch (else train its
-        sequences in order).  Dask arrays keep their blocks: shard i holds
-        the i-th group of consecutive blocks.
+        sequences in order).  Dask arrays and bags keep their blocks
+        (partitions): shard i holds the i-th group of consecutive ones.
+        With early stopping, a Dask X's validation data is its last
+        ``validation_fraction`` of samples (of partitions, for a bag),
+        computed on the client.
 
     Attributes
     ----------
@@ -247,6 +273,12 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
         self.n_workers = n_workers
         self.shuffle = shuffle
 
+    def __sklearn_clone__(self):
+        """A clone on the same client (a Client cannot be deep-copied)."""
+        params = self.get_params(deep=False)
+        params["estimator"] = clone(params["estimator"])
+        return type(self)(**params)
+
     # ---------------------------------------------------------- checks
 
     def _check_params(self):
@@ -291,14 +323,16 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : sequences (as the estimator's ``fit`` takes them) or a 3-D
+        X : sequences (as the estimator's ``fit`` takes them), a 3-D
             Dask array ``(n_samples, n_timesteps, n_features)`` chunked
-            along samples
-        y : targets; a NumPy array or a Dask array for a Dask X
+            along samples, or a Dask bag of sequences (arrays
+            ``(T_i, n_features)``)
+        y : targets; a NumPy or Dask array for a Dask array X, a Dask bag
+            partitioned as X for a bag X
         sample_weight : array-like of shape (n_samples,), optional
         classes : array-like, optional
-            Every class (classifiers), when a Dask X's first block may not
-            hold them all.
+            Every class (classifiers); for Dask data, found in y on the
+            workers when not given.
 
         Returns
         -------
@@ -310,7 +344,12 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
         model = clone(self.estimator)
         model._validate_params()
         rng = check_random_state(model.random_state)
-        if isinstance(X, da.Array):
+        if isinstance(X, (da.Array, db.Bag)):
+            classes = _classes_of(model, y, classes)
+        if isinstance(X, db.Bag):
+            shards, data = self._bag_shards(client, model, workers, X, y,
+                                            sample_weight, classes)
+        elif isinstance(X, da.Array):
             shards, data = self._dask_shards(client, model, workers, X, y,
                                              sample_weight, classes, rng)
         else:
@@ -419,6 +458,46 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
                                       y_parts, w_parts))
         return shards, data
 
+    def _bag_shards(self, client, model, workers, X, y, sample_weight,
+                    classes):
+        """Shards of a Dask bag of sequences: each worker a group of
+        consecutive partitions; y a bag partitioned as X."""
+        if not isinstance(y, db.Bag) or y.npartitions != X.npartitions:
+            raise ValueError("with a Dask bag X, y must be a Dask bag with "
+                             f"the same partitions ({X.npartitions})")
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported with a Dask "
+                             "bag X")
+        parts, y_parts = X.to_delayed(), y.to_delayed()
+        n_val = 0
+        if model.early_stopping:
+            # Validation on the client: the last validation_fraction of
+            # the partitions.
+            n_val = int(math.ceil(model.validation_fraction * len(parts)))
+        if len(parts) - n_val < len(workers):
+            raise ValueError(
+                f"X has {len(parts)} partitions ({n_val} held out for "
+                f"validation) for {len(workers)} workers: repartition it "
+                "into more")
+        model.initialize(list(parts[0].compute()),
+                         list(y_parts[0].compute()), classes)
+        data = types.SimpleNamespace(validation=None)
+        if n_val:
+            X_val, y_val = dask.compute(parts[-n_val:], y_parts[-n_val:])
+            data = model._training_data(_concat(X_val), _concat(y_val),
+                                        None, False, None)
+            data.validation = np.arange(len(data.seqs))
+        data.train = np.arange(0)
+        shards = []
+        groups = np.array_split(np.arange(len(parts) - n_val), len(workers))
+        for rank, (group, addr) in enumerate(zip(groups, workers)):
+            shards.append(self._shard(
+                client, model, rank, addr,
+                client.compute([parts[i] for i in group], workers=[addr]),
+                client.compute([y_parts[i] for i in group], workers=[addr]),
+                [None]))
+        return shards, data
+
     def _shard(self, client, model, rank, addr, X_parts, y_parts, w_parts):
         seed = int(np.random.default_rng([model._seed, rank]).integers(
             2**31))
@@ -442,9 +521,9 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
                 _raise_if_lost(client, workers, doing, patience=10.0,
                                cause=exc)
                 raise
-            _raise_if_lost(client, workers, doing)
-            if done:
+            if done:    # gather reports an error, if any
                 return
+            _raise_if_lost(client, workers, doing)
 
     # ------------------------------------------------- streaming, predict
 

@@ -131,6 +131,34 @@ def test_dask_array_fit_equals_numpy_fit(client):
                           b.estimator_.get_parameters())
 
 
+def test_dask_bag_fit_equals_ragged_fit(client):
+    import dask.bag as db
+    X, y = _data(n=48)
+    ragged = [x[:2 + i % 5] for i, x in enumerate(X)]
+    a = DataParallel(_sgd(), client=client, shuffle=False).fit(ragged, y)
+    bag = DataParallel(_sgd(), client=client, shuffle=False)
+    bag.fit(db.from_sequence(ragged, npartitions=4),
+            db.from_sequence(y.tolist(), npartitions=4))
+    assert np.array_equal(a.estimator_.get_parameters(),
+                          bag.estimator_.get_parameters())
+    # Early stopping holds out the last partition, on the client.
+    est = _sgd(early_stopping=True, validation_fraction=0.2, max_epochs=4)
+    held = DataParallel(est, client=client).fit(
+        db.from_sequence(ragged, npartitions=6),
+        db.from_sequence(y.tolist(), npartitions=6))
+    assert len(held.estimator_.validation_scores_) == 4
+    with pytest.raises(ValueError, match="same partitions"):
+        bag.fit(db.from_sequence(ragged, npartitions=4), y)
+
+
+def test_clone_keeps_the_client(client):
+    from sklearn.base import clone
+    model = DataParallel(_sgd(), client=client, averaging_frequency=3)
+    copy = clone(model)
+    assert copy.client is client and copy.averaging_frequency == 3
+    assert copy.estimator is not model.estimator
+
+
 def test_partial_fit_and_predict_on_dask_arrays(client):
     X, y = _data(n=40)
     Xd = da.from_array(X, chunks=(12, 3, 3))      # blocks 12, 12, 12, 4
