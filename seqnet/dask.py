@@ -22,6 +22,7 @@ it to 1e-10 in float64).
 dask[distributed] is an optional extra: ``pip install "seqnet[dask]"``.
 ``import seqnet`` never imports this module; ``import seqnet.dask`` does.
 """
+import copy
 import math
 import time
 from concurrent.futures import CancelledError
@@ -89,7 +90,9 @@ class _Shard:
         self.X = _concat(X_parts)
         self.y = _concat(y_parts)
         self.w = _concat(w_parts)
-        self.model = model
+        # A copy: a worker in the client's process (processes=False) gets
+        # the client's object itself, not an unpickled one.
+        self.model = model = copy.deepcopy(model)
         # Each worker draws its own dropout masks.
         model._seed = seed
         # Checked here, once, so bad data fails before the first round.
@@ -295,6 +298,9 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
                     or value < 1:
                 raise ValueError(f"{name} must be a positive int, got "
                                  f"{value!r}")
+        if not isinstance(self.shuffle, (bool, np.bool_)):
+            raise ValueError(f"shuffle must be True or False, got "
+                             f"{self.shuffle!r}")
 
     def _client(self):
         if self.client is not None:
@@ -501,6 +507,7 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
     def _shard(self, client, model, rank, addr, X_parts, y_parts, w_parts):
         seed = int(np.random.default_rng([model._seed, rank]).integers(
             2**31))
+        model = client.scatter(model, workers=[addr], hash=False)
         return client.submit(_make_shard, model, seed, X_parts, y_parts,
                              w_parts, workers=[addr],
                              allow_other_workers=False, pure=False)
@@ -629,13 +636,18 @@ class _Rounds:
         """Send the state, train, and collect each worker's result (None
         for a worker whose shard is spent this epoch)."""
         client, model = self.client, self.model
-        state = (model.get_parameters(), model.get_optimizer_state())
         started = time.perf_counter()
+        busy = [(shard, addr, idx) for shard, addr, idx in
+                zip(self.shards, self.workers, parts) if len(idx)]
+        # Sent to each worker as data, not inside every task's graph.
+        state = client.scatter(
+            [model.get_parameters(), model.get_optimizer_state()],
+            workers=[addr for _, addr, _ in busy], broadcast=True,
+            hash=False)
         futures = [client.submit(_train_round, shard, state[0], state[1],
                                  idx, workers=[addr],
                                  allow_other_workers=False, pure=False)
-                   for shard, addr, idx in zip(self.shards, self.workers,
-                                               parts) if len(idx)]
+                   for shard, addr, idx in busy]
         try:
             doing = f"training round {self.n_rounds + 1}"
             DataParallel._watch(client, self.workers, futures, doing)
@@ -645,7 +657,7 @@ class _Rounds:
                 _raise_if_lost(client, self.workers, doing, 10.0, exc)
                 raise
         finally:
-            client.cancel(futures)
+            client.cancel(futures + state)
         self.n_rounds += 1
         self.times.append((time.perf_counter() - started,
                            max(r[4] for r in results)))

@@ -195,6 +195,8 @@ def test_bad_use_is_refused(client):
     X, y = _data(n=8)
     with pytest.raises(ValueError, match="averaging_frequency"):
         DataParallel(_sgd(), client=client, averaging_frequency=0).fit(X, y)
+    with pytest.raises(ValueError, match="shuffle"):
+        DataParallel(_sgd(), client=client, shuffle="yes").fit(X, y)
     with pytest.raises(ValueError, match="n_workers=3"):
         DataParallel(_sgd(), client=client, n_workers=3).fit(X, y)
     with pytest.raises(TypeError, match="SequenceClassifier"):
