@@ -876,6 +876,25 @@ class BaseSequenceEstimator(BaseEstimator):
         loss : float
             The mean training loss over the batches trained on, before
             each update (weighted as the epoch loss of ``fit``).
+
+        Examples
+        --------
+        Two copies trained on halves of the data, their parameters
+        averaged: one round of synchronous data-parallel training.
+
+        >>> import numpy as np
+        >>> from seqnet import SequenceClassifier
+        >>> rng = np.random.default_rng(0)
+        >>> X, y = rng.normal(size=(64, 10, 3)), rng.integers(0, 2, 64)
+        >>> a = SequenceClassifier(hidden_sizes=8, batch_size=16,
+        ...                        random_state=0).initialize(X, y)
+        >>> b = SequenceClassifier(hidden_sizes=8, batch_size=16,
+        ...                        random_state=0).initialize(X, y)
+        >>> _ = a.train_batches(X[:32], y[:32], n_batches=2)
+        >>> _ = b.train_batches(X[32:], y[32:], n_batches=2)
+        >>> theta = (a.get_parameters() + b.get_parameters()) / 2
+        >>> a.set_parameters(theta).get_optimizer_state()["step"]
+        2
         """
         self._check_fitted()
         self._validate_params()

@@ -253,9 +253,9 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
     DataParallel keeps what it had before the call.  A round is not
     retried on the other workers: that would change the model (the lost
     shard would be missing or re-dealt), silently breaking "same seed,
-    same cluster size, same model".  Fit again to continue on the workers
-    that remain (``warm_start=True`` on the estimator continues from
-    ``estimator_``).
+    same cluster size, same model".  Fit again to train on the workers
+    that remain (a fit always starts anew: ``warm_start`` is not
+    supported; ``partial_fit`` continues ``estimator_``).
 
     Examples
     --------
