@@ -131,6 +131,28 @@ def test_dask_array_fit_equals_numpy_fit(client):
                           b.estimator_.get_parameters())
 
 
+def test_sample_weight_and_a_regressor_on_dask_arrays(client):
+    # Each batch's loss is normalised by its weights: doubling them all
+    # changes no bit, whether the weights travel with NumPy or Dask data.
+    X, _ = _data(n=32)
+    y = np.stack([X[:, :, 0].mean(axis=1), X[:, -1, 2]], axis=1)
+    est = _sgd(SequenceRegressor, max_epochs=2)
+    plain = DataParallel(est, client=client).fit(X, y)
+    doubled = DataParallel(est, client=client).fit(
+        X, y, sample_weight=np.full(32, 2.0))
+    Xd, yd = da.from_array(X, chunks=(8, 6, 3)), da.from_array(y, chunks=8)
+    dask_doubled = DataParallel(est, client=client, shuffle=False).fit(
+        Xd, yd, sample_weight=np.full(32, 2.0))
+    dask_plain = DataParallel(est, client=client, shuffle=False).fit(Xd, yd)
+    assert np.array_equal(plain.estimator_.get_parameters(),
+                          doubled.estimator_.get_parameters())
+    assert np.array_equal(dask_plain.estimator_.get_parameters(),
+                          dask_doubled.estimator_.get_parameters())
+    assert dask_plain.predict(Xd).shape == (32, 2)
+    assert np.array_equal(dask_plain.predict(Xd).compute(),
+                          dask_plain.predict(X))
+
+
 def test_dask_bag_fit_equals_ragged_fit(client):
     import dask.bag as db
     X, y = _data(n=48)
