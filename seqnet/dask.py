@@ -253,9 +253,10 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
     DataParallel keeps what it had before the call.  A round is not
     retried on the other workers: that would change the model (the lost
     shard would be missing or re-dealt), silently breaking "same seed,
-    same cluster size, same model".  Fit again to train on the workers
-    that remain (a fit always starts anew: ``warm_start`` is not
-    supported; ``partial_fit`` continues ``estimator_``).
+    same cluster size, same model".  Fit again to continue on the workers
+    that remain, with ``warm_start=True`` on the estimator (a fit then
+    continues ``estimator_`` of the last fit that completed, as the
+    estimator's own fit would).
 
     Examples
     --------
@@ -347,14 +348,14 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
         self._check_params()
         client = self._client()
         workers = self._workers(client)
-        model = clone(self.estimator)
+        model = self._new_model()
         model._validate_params()
         rng = check_random_state(model.random_state)
         if isinstance(X, (da.Array, db.Bag)):
             classes = _classes_of(model, y, classes)
         if isinstance(X, db.Bag):
             shards, data = self._bag_shards(client, model, workers, X, y,
-                                            sample_weight, classes)
+                                            sample_weight, classes, rng)
         elif isinstance(X, da.Array):
             shards, data = self._dask_shards(client, model, workers, X, y,
                                              sample_weight, classes, rng)
@@ -378,11 +379,32 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
         self.round_times_ = trainer.times
         return self
 
+    def _new_model(self):
+        """The client's model: a clone of ``estimator``, or with its
+        ``warm_start`` a copy of ``estimator_`` to continue."""
+        if self.estimator.warm_start and "estimator_" in self.__dict__:
+            model = copy.deepcopy(self.estimator_)
+            return model.set_params(**self.estimator.get_params(deep=False))
+        return clone(self.estimator)
+
+    @staticmethod
+    def _begin(model, rng, sample, classes):
+        """Start the client's model as the estimator's fit would: a new
+        one initialised from ``sample()`` (X, y), or a continued one (warm
+        start) with the same network, its optimiser state zeroed and a new
+        dropout seed."""
+        if "_net" in model.__dict__:
+            model._check_same_network()
+            model._start_training(rng, reset_optimizer=True)
+        else:
+            X, y = sample()
+            model.initialize(X, y, classes)
+
     def _numpy_shards(self, client, model, workers, X, y, sample_weight,
                       classes, rng):
         # Initialised from all of X: token input's vocabulary is all of
         # X's.
-        model.initialize(X, y, classes)
+        self._begin(model, rng, lambda: (X, y), classes)
         data = model._training_data(X, y, sample_weight, False, None)
         if model.early_stopping:
             data = model._hold_out(data, rng)
@@ -422,10 +444,15 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
         n_train = n - n_val
         y_dask = isinstance(y, da.Array)
         first = X.blocks[0]
-        y_first = None if y is None else (
-            y[:first.shape[0]].compute() if y_dask
-            else np.asarray(y)[:first.shape[0]])
-        model.initialize(first.compute(), y_first, classes)
+
+        def sample():       # the first block, to start a new model from
+            n0 = first.shape[0]
+            if y is None:
+                return first.compute(), None
+            return first.compute(), (y[:n0].compute() if y_dask
+                                     else np.asarray(y)[:n0])
+
+        self._begin(model, rng, sample, classes)
         if n_val:
             # Validation on the client: the last validation_fraction.
             y_val = y[n_train:]
@@ -465,7 +492,7 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
         return shards, data
 
     def _bag_shards(self, client, model, workers, X, y, sample_weight,
-                    classes):
+                    classes, rng):
         """Shards of a Dask bag of sequences: each worker a group of
         consecutive partitions; y a bag partitioned as X."""
         if not isinstance(y, db.Bag) or y.npartitions != X.npartitions:
@@ -485,8 +512,9 @@ class DataParallel(MetaEstimatorMixin, BaseEstimator):
                 f"X has {len(parts)} partitions ({n_val} held out for "
                 f"validation) for {len(workers)} workers: repartition it "
                 "into more")
-        model.initialize(list(parts[0].compute()),
-                         list(y_parts[0].compute()), classes)
+        self._begin(model, rng, lambda: (list(parts[0].compute()),
+                                         list(y_parts[0].compute())),
+                    classes)
         data = types.SimpleNamespace(validation=None)
         if n_val:
             X_val, y_val = dask.compute(parts[-n_val:], y_parts[-n_val:])

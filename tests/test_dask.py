@@ -105,6 +105,27 @@ def test_same_seed_same_model_and_the_fitted_estimator(client):
     assert all(wall >= work > 0 for wall, work in a.round_times_)
 
 
+def test_warm_start_continues_the_last_fit(client):
+    X, y = _data(n=32)
+    est = _sgd(warm_start=True, max_epochs=2)
+    model = DataParallel(est, client=client).fit(X, y)
+    first = model.estimator_
+    params = first.get_parameters()
+    model.fit(X, y)
+    assert model.estimator_ is not first       # a copy continued
+    assert np.array_equal(first.get_parameters(), params)
+    assert model.estimator_.n_iter_ == 4
+    assert model.estimator_.loss_curve_[:2] == first.loss_curve_
+    # Without warm_start every fit starts anew.
+    fresh = DataParallel(_sgd(max_epochs=2), client=client)
+    assert np.array_equal(fresh.fit(X, y).estimator_.get_parameters(),
+                          params)
+    assert fresh.fit(X, y).estimator_.n_iter_ == 2
+    with pytest.raises(ValueError, match="another network"):
+        model.set_params(estimator=_sgd(warm_start=True, hidden_sizes=(6,)))
+        model.fit(X, y)
+
+
 def test_ragged_input_and_early_stopping(client):
     X, y = _data(n=60)
     ragged = [x[:3 + i % 4] for i, x in enumerate(X)]
