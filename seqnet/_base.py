@@ -761,7 +761,9 @@ class BaseSequenceEstimator(BaseEstimator):
         from ``random_state`` and zero the optimiser state.
 
         The weights and the dropout seed are those ``fit`` starts from
-        with the same ``random_state`` and data.
+        with the same ``random_state`` and data.  ``train_batches`` and
+        ``partial_fit`` continue from this state; ``fit`` starts anew
+        (unless ``warm_start``).
 
         Parameters
         ----------
