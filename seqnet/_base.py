@@ -415,15 +415,7 @@ class BaseSequenceEstimator(BaseEstimator):
         data = self._training_data(X, y, sample_weight, first, classes)
         rng = check_random_state(self.random_state)
         if first:
-            self._net = self._new_network()
-            self._net.initialize(np.random.default_rng(rng.randint(2**31)),
-                                 self.forget_bias)
-            self.loss_curve_ = []
-            self.validation_loss_curve_ = []
-            self.validation_scores_ = []
-            self.best_validation_score_ = None
-            self.n_iter_ = 0
-            self._state_version = _STATE_VERSION
+            self._init_network(rng)
         self._start_training(rng, reset_optimizer=first or not incremental)
         if self.early_stopping and not incremental:
             data = self._hold_out(data, rng)
@@ -431,7 +423,25 @@ class BaseSequenceEstimator(BaseEstimator):
         self._train_loop(data, run, rng, incremental, max_time)
         return self
 
-    def _train_loop(self, data, run, rng, incremental, max_time):
+    def _init_network(self, rng):
+        """A new network with weights drawn from ``rng`` and empty curves:
+        what the first fit (and ``initialize``) starts from."""
+        self._net = self._new_network()
+        self._net.initialize(np.random.default_rng(rng.randint(2**31)),
+                             self.forget_bias)
+        self.loss_curve_ = []
+        self.validation_loss_curve_ = []
+        self.validation_scores_ = []
+        self.best_validation_score_ = None
+        self.n_iter_ = 0
+        self._state_version = _STATE_VERSION
+
+    def _train_loop(self, data, run, rng, incremental, max_time,
+                    train_epoch=None):
+        """Epochs of ``train_epoch`` (default ``self._train_epoch``; the
+        data-parallel trainer of seqnet.dask passes its own) with
+        validation, divergence handling and early stopping."""
+        train_epoch = train_epoch or self._train_epoch
         epochs = 1 if incremental else self.max_epochs
         best_loss, best_params, stall = np.inf, None, 0
         start = time.perf_counter()
@@ -439,7 +449,7 @@ class BaseSequenceEstimator(BaseEstimator):
         converged = incremental
         for _ in range(epochs):
             before = self._epoch_start()
-            loss, note = self._train_epoch(data, run, rng, deadline)
+            loss, note = train_epoch(data, run, rng, deadline)
             self._stop_if_diverged(loss, before)
             self.n_iter_ += 1
             self.loss_curve_.append(loss)
@@ -629,9 +639,20 @@ class BaseSequenceEstimator(BaseEstimator):
         """One pass over the training data, an update per batch (or
         truncated-BPTT chunk); returns the epoch's mean loss and a note
         for the verbose line."""
+        total, count = self._train_on(data, run,
+                                      self._batches(data.train, rng),
+                                      deadline)
+        if count == 0:
+            raise ValueError("every training sequence has sample weight zero")
+        return total / count, ""
+
+    def _train_on(self, data, run, batches, deadline=None):
+        """An update per batch (or truncated-BPTT chunk) of ``batches``
+        (arrays of sequence indices); returns the weighted loss sum and
+        the weight it is a sum over."""
         seqs, targets, weights = data.seqs, data.targets, data.weights
         total, count = 0.0, 0.0
-        for batch in self._batches(data.train, rng):
+        for batch in batches:
             x, lengths, order = _pad(seqs, batch, run.buffers)
             idx = batch[order]
             tgt = self._batch_targets(targets, idx, order, lengths)
@@ -647,9 +668,7 @@ class BaseSequenceEstimator(BaseEstimator):
             count += norm
             if deadline is not None and time.perf_counter() >= deadline:
                 break
-        if count == 0:
-            raise ValueError("every training sequence has sample weight zero")
-        return total / count, ""
+        return total, count
 
     def _row_weights(self, weights, idx, lengths, tgt):
         """Loss weight of every row the head sees: sample weight times class
@@ -728,6 +747,181 @@ class BaseSequenceEstimator(BaseEstimator):
             total += loss * norm
             count += norm
         return total, count, trace
+
+    # ------------------------------------------------------ training state
+    # The public pieces of the loop, for loops seqnet does not run itself
+    # (seqnet.dask.DataParallel, or a user's Ray, MPI or Spark glue):
+    # start a model without training, read and write its parameters and
+    # optimiser state, and make a given number of updates from that state.
+
+    @_all_or_nothing
+    def initialize(self, X, y=None, classes=None):
+        """Start the model without training it: fix the inputs (and, for
+        classifiers, the classes), build the network with weights drawn
+        from ``random_state`` and zero the optimiser state.
+
+        The weights and the dropout seed are those ``fit`` starts from
+        with the same ``random_state`` and data.  ``train_batches`` and
+        ``partial_fit`` continue from this state; ``fit`` starts anew
+        (unless ``warm_start``).
+
+        Parameters
+        ----------
+        X : sequences
+            A sample of the training data (the feature count, or the
+            vocabulary of token input, is read from it).
+        y : targets of X, optional
+            Fixes the classes (when ``classes`` is None) or, for a
+            regressor (where it is required), the number of outputs.
+        classes : array-like, optional
+            Every class the model will see (classifiers); with it, ``y``
+            may be omitted.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        self._check_config()
+        rng = check_random_state(self.random_state)
+        self._initial_data(X, y, classes)
+        self._init_network(rng)
+        self._start_training(rng, reset_optimizer=True)
+        return self
+
+    def _initial_data(self, X, y, classes):
+        """What ``initialize`` reads from its sample: as the first fit."""
+        self._training_data(X, y, None, True, classes)
+
+    def get_parameters(self):
+        """A copy of every parameter as one flat vector (the model's
+        dtype), in the order of ``parameters_``."""
+        self._check_fitted()
+        return self._net.params.copy()
+
+    def set_parameters(self, parameters):
+        """Set every parameter from one flat vector, as ``get_parameters``
+        returns it: floating point, finite, of the model's size (converted
+        to the model's dtype).  Returns self."""
+        self._check_fitted()
+        self._check_writeable()
+        self._net.params[...] = self._checked_vector(
+            parameters, "parameters", (self._net.params.size,))
+        return self
+
+    def get_optimizer_state(self):
+        """The optimiser's state, as a dict of plain values:
+        ``"step"`` (int) the updates made so far (Adam's bias correction
+        reads it), and ``"moments"`` a (2, n_parameters) array of the
+        model's dtype (Adam's first and second moments; one row for
+        momentum, AdaGrad and RMSProp; zeros for SGD)."""
+        self._check_fitted()
+        return {"step": int(self._n_updates),
+                "moments": self._opt_state.reshape(2, -1).copy()}
+
+    def set_optimizer_state(self, state):
+        """Set the optimiser's state from a dict as
+        ``get_optimizer_state`` returns it.  Returns self."""
+        self._check_fitted()
+        self._check_writeable()
+        if not isinstance(state, dict) or set(state) != {"step", "moments"}:
+            raise TypeError("the optimizer state must be a dict with the "
+                            "keys 'step' and 'moments', as "
+                            "get_optimizer_state returns")
+        step = state["step"]
+        if isinstance(step, (bool, np.bool_)) or \
+                not isinstance(step, Integral) or step < 0:
+            raise ValueError("the optimizer state's step must be an int >= "
+                             f"0, got {step!r}")
+        moments = self._checked_vector(
+            state["moments"], "the optimizer state's moments",
+            (2, self._net.params.size))
+        self._opt_state[...] = moments.reshape(-1)
+        self._n_updates = int(step)
+        return self
+
+    def _checked_vector(self, values, name, shape):
+        """``values`` as the model's dtype, if it is finite floating point
+        of ``shape``; else a clear error."""
+        arr = np.asarray(values)
+        if arr.dtype.kind != "f":
+            raise TypeError(f"{name} must be floating point, got dtype "
+                            f"{arr.dtype}")
+        if arr.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got "
+                             f"{arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} hold NaN or infinity")
+        return arr.astype(self._net.dtype, copy=False)
+
+    @_all_or_nothing
+    def train_batches(self, X, y=None, sample_weight=None, n_batches=None):
+        """Make one update per minibatch of (X, y) from the current state.
+
+        X is cut, in its order, into minibatches of ``batch_size``
+        sequences (the last may be smaller); each makes the update ``fit``
+        makes on it (the same batch step: forward, loss, backward,
+        optimiser step; truncated BPTT chunks for a tagger with
+        ``tbptt_length``).  Nothing is shuffled, held out or counted as an
+        epoch: ``n_iter_`` and the curves stay as they are.  The model must
+        be fitted or initialised (see ``initialize``).
+
+        Parameters
+        ----------
+        X, y, sample_weight : as for ``fit``
+        n_batches : int, optional
+            Train on the first ``n_batches`` minibatches only (default:
+            all of them).
+
+        Returns
+        -------
+        loss : float
+            The mean training loss over the batches trained on, before
+            each update (weighted as the epoch loss of ``fit``).
+
+        Examples
+        --------
+        Two copies trained on halves of the data, their parameters
+        averaged: one round of synchronous data-parallel training.
+
+        >>> import numpy as np
+        >>> from seqnet import SequenceClassifier
+        >>> rng = np.random.default_rng(0)
+        >>> X, y = rng.normal(size=(64, 10, 3)), rng.integers(0, 2, 64)
+        >>> a = SequenceClassifier(hidden_sizes=8, batch_size=16,
+        ...                        random_state=0).initialize(X, y)
+        >>> b = SequenceClassifier(hidden_sizes=8, batch_size=16,
+        ...                        random_state=0).initialize(X, y)
+        >>> _ = a.train_batches(X[:32], y[:32], n_batches=2)
+        >>> _ = b.train_batches(X[32:], y[32:], n_batches=2)
+        >>> theta = (a.get_parameters() + b.get_parameters()) / 2
+        >>> a.set_parameters(theta).get_optimizer_state()["step"]
+        2
+        """
+        self._check_fitted()
+        self._validate_params()
+        self._check_config()
+        self._check_same_network()
+        data = self._training_data(X, y, sample_weight, False, None)
+        batches = list(self._batches(data.train, None, shuffle=False))
+        if n_batches is not None:
+            if isinstance(n_batches, (bool, np.bool_)) or \
+                    not isinstance(n_batches, Integral) or n_batches < 1:
+                raise ValueError("n_batches must be a positive int, got "
+                                 f"{n_batches!r}")
+            if n_batches > len(batches):
+                raise ValueError(
+                    f"n_batches={n_batches} but X makes {len(batches)} "
+                    f"batches of batch_size={self.batch_size}")
+            batches = batches[:n_batches]
+        self._check_writeable()
+        before = self._epoch_start()
+        total, count = self._train_on(data, self._new_run(data, True),
+                                      batches)
+        if count == 0:
+            raise ValueError("every training sequence has sample weight zero")
+        self._stop_if_diverged(total / count, before)
+        return total / count
 
     # ---------------------------------------------------------- inference
 

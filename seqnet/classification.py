@@ -67,6 +67,16 @@ class _SoftmaxHead:
         return self._fit(X, y, sample_weight, incremental=True,
                          classes=classes)
 
+    def _initial_data(self, X, y, classes):
+        """``initialize`` reads the classes from ``classes`` alone when no
+        ``y`` is given."""
+        if y is not None or classes is None:
+            return super()._initial_data(X, y, classes)
+        self._check_X(X, reset=True)
+        classes = np.asarray(classes)
+        check_classification_targets(classes)
+        self._set_classes(np.unique(classes), classes)
+
     def _encode(self, labels):
         codes = np.searchsorted(self.classes_, labels)
         codes = np.minimum(codes, len(self.classes_) - 1)

@@ -248,6 +248,15 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
     def _check_config(self):
         pass
 
+    def train_batches(self, X, y=None, sample_weight=None, n_batches=None):
+        """Not for text: a CharRNN's minibatches are chunks of streams
+        that carry their state from chunk to chunk, not sets of
+        sequences; continue training with ``partial_fit``."""
+        raise NotImplementedError(
+            "CharRNN trains on streams of text whose state runs from chunk "
+            "to chunk, so it has no minibatches to train one at a time: "
+            "use partial_fit")
+
     def _new_network(self):
         V = self.n_features_in_
         return Network(self.cell, self._hidden(), False, self.peepholes,
