@@ -42,7 +42,8 @@ class LearningRateFinderResult:
     rule : str
         How it was chosen: "minimum" (a tenth of the rate at the smoothed
         loss's minimum) or "steepest" (the rate where the smoothed loss
-        falls fastest against log10 of the rate, before its minimum).
+        falls fastest against log10 of the rate, between the first tenth
+        of the updates and its minimum).
     stopped_early : bool
         Whether the loss diverged before the last rate.
     """
@@ -128,10 +129,15 @@ def _check(estimator, min_learning_rate, max_learning_rate, n_updates,
 
 def _suggest(rates, losses, rule):
     low = int(np.argmin(losses))
-    if rule == "minimum" or low < 2:
+    # "steepest" skips the first tenth of the updates, as fastai does: there
+    # the moving average is young and batch-to-batch noise dominates the
+    # slope (it picked the lowest rate on 2 of 10 runs of
+    # bench/finder_check.py without this).
+    skip = len(losses) // 10
+    if rule == "minimum" or low < skip + 2:
         return float(rates[low]) / 10
     slope = np.gradient(losses[:low + 1], np.log10(rates[:low + 1]))
-    return float(rates[int(np.argmin(slope))])
+    return float(rates[skip + int(np.argmin(slope[skip:]))])
 
 
 def find_learning_rate(estimator, X, y=None, *, min_learning_rate=1e-6,
@@ -164,7 +170,8 @@ def find_learning_rate(estimator, X, y=None, *, min_learning_rate=1e-6,
         Stop when the smoothed loss exceeds this multiple of its minimum.
     rule : {"minimum", "steepest"}, default="minimum"
         The suggestion: a tenth of the rate at the smoothed loss's minimum,
-        or the rate where it falls fastest (before its minimum).
+        or the rate where it falls fastest (after the first tenth of the
+        updates, before its minimum).
     random_state : int, RandomState instance or None, default=None
         The copy's seed (initial weights, batch order); None keeps the
         estimator's.  With a fixed seed the result is deterministic.
