@@ -74,7 +74,7 @@ def main(argv=None):
     d.add_argument("--batch-size", type=int, default=32)
     d.add_argument("--bptt", type=int, default=64,
                    help="truncated BPTT length (default 64)")
-    d.add_argument("--learning-rate", type=float, default=2e-3)
+    d.add_argument("--learning-rate", type=float, default=3e-3)
     d.add_argument("--threads", type=int, default=None,
                    help="kernel threads (default: OpenMP's)")
     d.add_argument("--chars", type=int, default=600,

@@ -122,9 +122,12 @@ class CharRNN(StatefulMixin, _SoftmaxHead, BaseSequenceEstimator):
     cell : {"lstm", "gru", "elman"}, default="lstm"
     hidden_sizes : tuple of int, default=(256, 256)
     peepholes, activation, forget_bias, dropout, l1, l2, optimizer,
-    learning_rate, momentum, clip_norm, clip_value, warm_start, random_state,
-    n_jobs, dtype
+    momentum, clip_norm, clip_value, warm_start, random_state, n_jobs, dtype
         As for ``SequenceClassifier``.
+    learning_rate : float, default=3e-3
+        Adam's step size.  3e-3 rather than char-rnn's 2e-3: on
+        tinyshakespeare (2 x LSTM 256) it reaches 0.065 nats/char lower
+        validation loss after 2 M characters (bench/charlm_per_char.py).
     batch_size : int, default=32
         Parallel streams the text is cut into: contiguous stretches of
         the documents laid end to end, each read from a zero state, which
@@ -193,7 +196,7 @@ min_learning_rate, warmup_epochs
     def __init__(self, *, cell="lstm", hidden_sizes=(256, 256),
                  peepholes=False, activation="tanh", forget_bias=1.0,
                  dropout=0.0, l1=0.0, l2=0.0, optimizer="adam",
-                 learning_rate=2e-3, momentum=0.9, batch_size=32,
+                 learning_rate=3e-3, momentum=0.9, batch_size=32,
                  max_epochs=10, tbptt_length=64, max_time=None,
                  clip_norm=5.0, clip_value=None, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=2, tol=1e-3,

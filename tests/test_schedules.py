@@ -351,7 +351,7 @@ def test_charrnn_history():
                   max_epochs=2, early_stopping=True,
                   learning_rate_schedule="cosine", random_state=0).fit(TEXT)
     assert [h["epoch"] for h in est.history_] == [1, 2]
-    assert rates(est) == [0.002, 0.001]
+    assert rates(est) == [0.003, 0.0015]
     assert set(est.history_[0]["layers"]) == {"layer0.forward",
                                               "layer1.forward", "output"}
     assert est.history_[0]["validation_score"] == \
