@@ -415,3 +415,16 @@ def test_progress_is_throttled(capsys):
     lines = capsys.readouterr().out.splitlines()
     # A fit far shorter than a second prints its epoch lines only.
     assert len(lines) == 2 and all(ln.startswith("epoch") for ln in lines)
+
+
+def test_a_model_pickled_before_schedules_continues_training():
+    X, y = data()
+    est = small(max_epochs=2).fit(X, y)
+    state = est.__getstate__()
+    for key in ("_schedule", "history_"):
+        del state[key]
+    old = SequenceClassifier.__new__(SequenceClassifier)
+    old.__setstate__(state)
+    old.partial_fit(X, y)
+    assert [h["epoch"] for h in old.history_] == [3]
+    assert rates(old) == [1e-3]
