@@ -2,7 +2,8 @@
 5-point grid of learning rates?  On Japanese Vowels and BasicMotions, with
 the configurations of tests/test_learning.py (features standardised by
 SequenceScaler fitted on the training set): test accuracy of a fit at the
-suggestion (both rules) against fits at 3e-4, 1e-3, 3e-3, 1e-2, 3e-2.
+suggestion (both rules; with --cosine also under the cosine schedule)
+against fits at 3e-4, 1e-3, 3e-3, 1e-2, 3e-2.
 
     python bench/finder_check.py [--seeds 0 1] [--threads 2]
 """
@@ -27,6 +28,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cosine", action="store_true",
+                        help="also fit at the suggestion with the cosine "
+                        "schedule")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     for name, (load, cfg) in CONFIGS.items():
@@ -38,8 +42,9 @@ def main():
             est = SequenceClassifier(random_state=seed, n_jobs=args.threads,
                                      **cfg)
 
-            def accuracy(rate):
-                model = est.set_params(learning_rate=rate)
+            def accuracy(rate, schedule="constant"):
+                model = est.set_params(learning_rate=rate,
+                                       learning_rate_schedule=schedule)
                 return model.fit(X_train, data.y_train).score(
                     X_test, data.y_test)
 
@@ -57,6 +62,11 @@ def main():
                       f"({len(found.learning_rates)} updates, {took:.2f}s): "
                       f"accuracy {acc:.3f}, best of grid {best:.3f}, "
                       f"difference {acc - best:+.3f}", flush=True)
+                if args.cosine:
+                    acc = accuracy(found.suggestion, "cosine")
+                    print(f"  {rule:8s} suggestion, cosine schedule: "
+                          f"accuracy {acc:.3f}, difference "
+                          f"{acc - best:+.3f}", flush=True)
 
 
 if __name__ == "__main__":
