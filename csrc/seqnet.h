@@ -260,7 +260,13 @@ int sn_dropout_##S(R *a, int64_t n, double rate, uint64_t seed,               \
                    uint64_t stream, int n_threads);                            \
 /* *finite = 1 if none of the n values of x is NaN or infinite, else 0       \
  * (finite.c). */                                                             \
-int sn_all_finite_##S(int *finite, const R *x, int64_t n);
+int sn_all_finite_##S(int *finite, const R *x, int64_t n);                  \
+/* Per group g of the flat buffer (elements [bounds[g], bounds[g+1])), the    \
+ * training dashboard's sums (monitor.c): sums (n_groups, 2) accumulated      \
+ * with sum param^2 and sum (param - prev)^2; prev (n) then overwritten with  \
+ * param; bounds (n_groups + 1) non-decreasing, from 0 to at most n. */       \
+int sn_update_stats_##S(double *sums, R *prev, const R *param,               \
+                        const int64_t *bounds, int64_t n_groups, int64_t n);
 
 enum sn_optimizer {
     SN_SGD = 0, SN_MOMENTUM = 1, SN_NESTEROV = 2,

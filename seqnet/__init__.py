@@ -36,6 +36,8 @@ from .regression import SequenceRegressor  # noqa: E402
 from .text import CharRNN  # noqa: E402
 from ._stateful import StreamState  # noqa: E402
 from . import datasets  # noqa: E402
+from . import plotting  # noqa: E402
+from ._finder import LearningRateFinderResult, find_learning_rate  # noqa
 
 __version__ = "0.1.0"
 
@@ -51,6 +53,7 @@ def show_config():
     print(f"  default threads     : {_kernels.max_threads()}")
 
 
-__all__ = ["CharRNN", "SequenceClassifier", "SequenceRegressor",
-           "SequenceTagger", "SequenceScaler", "StreamState", "datasets",
+__all__ = ["CharRNN", "LearningRateFinderResult", "SequenceClassifier",
+           "SequenceRegressor", "SequenceTagger", "SequenceScaler",
+           "StreamState", "datasets", "find_learning_rate", "plotting",
            "sequences_from_frame", "show_config", "__version__"]

@@ -2,7 +2,8 @@
 
 ``demo`` trains a character-level model on the bundled Shakespeare for a
 bounded time, showing its progress, then writes samples at a few
-temperatures.  ``config`` prints how this build runs here.
+temperatures and, when matplotlib is installed, a PNG of its training
+curves and update ratios.  ``config`` prints how this build runs here.
 """
 import argparse
 import sys
@@ -37,7 +38,27 @@ def demo(args):
         print(model.sample(args.chars, prime=prime, temperature=temperature,
                            random_state=args.seed))
         print()
+    if args.plot:
+        _save_curves(model, args.plot)
     return 0
+
+
+def _save_curves(model, path):
+    """The history and update-ratio plots side by side in a PNG at path
+    (drawn without pyplot: no display needed)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        print("(install matplotlib, the 'plot' extra, for a PNG of the "
+              "training curves)")
+        return
+    from .plotting import plot_history, plot_update_ratios
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    plot_history(model, ax=left)
+    plot_update_ratios(model, ax=right)
+    fig.savefig(path, dpi=100)
+    print(f"training curves written to {path}")
 
 
 def main(argv=None):
@@ -53,12 +74,15 @@ def main(argv=None):
     d.add_argument("--batch-size", type=int, default=32)
     d.add_argument("--bptt", type=int, default=64,
                    help="truncated BPTT length (default 64)")
-    d.add_argument("--learning-rate", type=float, default=2e-3)
+    d.add_argument("--learning-rate", type=float, default=3e-3)
     d.add_argument("--threads", type=int, default=None,
                    help="kernel threads (default: OpenMP's)")
     d.add_argument("--chars", type=int, default=600,
                    help="characters per sample (default 600)")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--plot", default="seqnet_demo.png", metavar="PNG",
+                   help="where to write the training curves (default "
+                   "seqnet_demo.png; '' for none)")
     sub.add_parser("config", help="show ISA paths and threads")
     args = parser.parse_args(argv)
     if args.command == "config":

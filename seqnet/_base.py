@@ -7,6 +7,7 @@ the network forward, the loss, the network backward and one optimiser step
 over the flat parameter buffer -- each a C call.  Early stopping holds out
 part of the data and restores the best weights.
 """
+import copy
 import functools
 import os
 import threading
@@ -22,7 +23,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
+from ._monitor import EpochMonitor
 from ._network import CELLS, Buffers, Network, aligned_zeros
+from ._schedules import SCHEDULES, Schedule, check_schedule
 from ._tokens import Vocabulary, looks_like_tokens, token_sequences
 from ._validation import check_feature_names, check_sequences, pad_batch
 
@@ -165,6 +168,8 @@ class _Run:
         if train:
             self.grads = aligned_zeros(net.params.size, net.dtype)
             self.gviews, self.glayers = net.gradient_layers(self.grads)
+        # The epoch's bookkeeping (seqnet._monitor), set by the loop.
+        self.monitor = None
 
 
 class BaseSequenceEstimator(BaseEstimator):
@@ -183,6 +188,12 @@ class BaseSequenceEstimator(BaseEstimator):
         "l2": [Interval(Real, 0, None, closed="left")],
         "optimizer": [StrOptions(set(_kernels.OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_schedule": [StrOptions(set(SCHEDULES))],
+        "learning_rate_decay": [None, Interval(Real, 0, 1, closed="right")],
+        "learning_rate_patience": [Interval(Integral, 1, None,
+                                            closed="left")],
+        "min_learning_rate": [Interval(Real, 0, None, closed="left")],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -213,7 +224,10 @@ class BaseSequenceEstimator(BaseEstimator):
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  warm_start=False, random_state=None, n_jobs=None,
                  dtype="float32", verbose=0, input="auto",
-                 embedding_size=None, min_frequency=1, max_tokens=None):
+                 embedding_size=None, min_frequency=1, max_tokens=None,
+                 learning_rate_schedule="constant", learning_rate_decay=None,
+                 learning_rate_patience=2, min_learning_rate=0.0,
+                 warmup_epochs=0):
         self.cell = cell
         self.hidden_sizes = hidden_sizes
         self.bidirectional = bidirectional
@@ -244,6 +258,11 @@ class BaseSequenceEstimator(BaseEstimator):
         self.embedding_size = embedding_size
         self.min_frequency = min_frequency
         self.max_tokens = max_tokens
+        self.learning_rate_schedule = learning_rate_schedule
+        self.learning_rate_decay = learning_rate_decay
+        self.learning_rate_patience = learning_rate_patience
+        self.min_learning_rate = min_learning_rate
+        self.warmup_epochs = warmup_epochs
 
     # ---------------------------------------------------- subclass hooks
     # _per_step: the loss is on every step (tagger) instead of the last.
@@ -390,11 +409,18 @@ class BaseSequenceEstimator(BaseEstimator):
 
     def _optimizer_config(self):
         return dict(optimizer=self.optimizer,
-                    learning_rate=float(self.learning_rate),
+                    learning_rate=self._rate_in_force(),
                     momentum=float(self.momentum), l1=float(self.l1),
                     l2=float(self.l2),
                     clip_value=float(self.clip_value or 0.0),
                     clip_norm=float(self.clip_norm or 0.0))
+
+    def _rate_in_force(self):
+        """The learning rate of the epoch being trained: the schedule's
+        (seqnet._schedules), or ``learning_rate`` outside a fit."""
+        schedule = self.__dict__.get("_schedule")
+        return float(self.learning_rate) if schedule is None \
+            else schedule.rate
 
     # ------------------------------------------------------------ training
     # One loop for every estimator: _fit checks the data (_training_data),
@@ -408,6 +434,7 @@ class BaseSequenceEstimator(BaseEstimator):
              classes=None, max_time=None):
         self._validate_params()
         self._check_config()
+        check_schedule(self)
         first = not (incremental or self.warm_start) or \
             "_net" not in self.__dict__
         if not first:
@@ -433,6 +460,7 @@ class BaseSequenceEstimator(BaseEstimator):
         self.validation_loss_curve_ = []
         self.validation_scores_ = []
         self.best_validation_score_ = None
+        self.history_ = []
         self.n_iter_ = 0
         self._state_version = _STATE_VERSION
 
@@ -447,20 +475,30 @@ class BaseSequenceEstimator(BaseEstimator):
         start = time.perf_counter()
         deadline = None if max_time is None else start + max_time
         converged = incremental
+        # A copy, so that a fit that fails leaves the old one (see
+        # _all_or_nothing).
+        self._schedule = schedule = copy.copy(self._schedule)
+        history = self.__dict__.setdefault("history_", [])
         for _ in range(epochs):
             before = self._epoch_start()
+            rate = schedule.start_epoch(self)
+            run.monitor = self._epoch_monitor(run)
             loss, note = train_epoch(data, run, rng, deadline)
             self._stop_if_diverged(loss, before)
             self.n_iter_ += 1
             self.loss_curve_.append(loss)
             line = f"epoch {self.n_iter_}: loss {loss:.5f}"
-            monitored = loss
+            monitored, v_loss, v_score = loss, None, None
             if data.validation is not None:
                 v_loss, v_score = self._validate(data, run.n_threads)
                 self.validation_loss_curve_.append(v_loss)
                 self.validation_scores_.append(v_score)
                 line += f", validation loss {v_loss:.5f} score {v_score:.4f}"
                 monitored = v_loss
+            history.append(self._history_entry(run.monitor, loss, v_loss,
+                                               v_score, rate))
+            schedule.end_epoch(self, monitored)
+            run.monitor = None
             if self.verbose:
                 elapsed = time.perf_counter() - start
                 print(f"{line} ({note + ', ' if note else ''}"
@@ -486,6 +524,20 @@ class BaseSequenceEstimator(BaseEstimator):
             warnings.warn(f"{type(self).__name__} stopped after max_epochs="
                           f"{self.max_epochs} epochs without converging.",
                           ConvergenceWarning)
+
+    def _epoch_monitor(self, run):
+        """The bookkeeping of the next epoch (its ``history_`` entry and
+        progress lines)."""
+        return EpochMonitor(self._net, self.clip_norm, self.verbose,
+                            self.n_iter_ + 1)
+
+    def _history_entry(self, monitor, loss, v_loss, v_score, rate):
+        summary = monitor.summary()
+        return {"epoch": self.n_iter_, "loss": float(loss),
+                "validation_loss": None if v_loss is None else float(v_loss),
+                "validation_score": None if v_score is None
+                else float(v_score),
+                "learning_rate": rate, **summary}
 
     def _check_same_network(self):
         """Continuing to train (warm_start, partial_fit) needs the network
@@ -555,6 +607,9 @@ class BaseSequenceEstimator(BaseEstimator):
             self._opt_state = aligned_zeros(2 * self._net.params.size,
                                             self._net.dtype)
             self._n_updates = 0
+        if reset_optimizer or "_schedule" not in self.__dict__:
+            # The schedule starts and continues with the optimiser state.
+            self._schedule = Schedule(self)
         self._check_writeable()
         self._seed = int(rng.randint(2**31))
 
@@ -639,20 +694,21 @@ class BaseSequenceEstimator(BaseEstimator):
         """One pass over the training data, an update per batch (or
         truncated-BPTT chunk); returns the epoch's mean loss and a note
         for the verbose line."""
-        total, count = self._train_on(data, run,
-                                      self._batches(data.train, rng),
-                                      deadline)
+        total, count = self._train_on(
+            data, run, self._batches(data.train, rng), deadline,
+            n_batches=-(-len(data.train) // self.batch_size))
         if count == 0:
             raise ValueError("every training sequence has sample weight zero")
         return total / count, ""
 
-    def _train_on(self, data, run, batches, deadline=None):
+    def _train_on(self, data, run, batches, deadline=None, n_batches=None):
         """An update per batch (or truncated-BPTT chunk) of ``batches``
-        (arrays of sequence indices); returns the weighted loss sum and
-        the weight it is a sum over."""
+        (arrays of sequence indices; ``n_batches`` of them, for the
+        progress line, when known); returns the weighted loss sum and the
+        weight it is a sum over."""
         seqs, targets, weights = data.seqs, data.targets, data.weights
         total, count = 0.0, 0.0
-        for batch in batches:
+        for done, batch in enumerate(batches, 1):
             x, lengths, order = _pad(seqs, batch, run.buffers)
             idx = batch[order]
             tgt = self._batch_targets(targets, idx, order, lengths)
@@ -666,6 +722,8 @@ class BaseSequenceEstimator(BaseEstimator):
                 loss_sum = loss * norm
             total += loss_sum
             count += norm
+            if run.monitor is not None and n_batches is not None:
+                run.monitor.progress(done, n_batches)
             if deadline is not None and time.perf_counter() >= deadline:
                 break
         return total, count
@@ -709,10 +767,12 @@ class BaseSequenceEstimator(BaseEstimator):
                      run.buffers, run.workspace, run.n_threads,
                      dropout=self.dropout, seed=self._seed,
                      stream=self._n_updates)
-        _kernels.optim_step(net.params, run.grads, self._opt_state,
-                            net.decay, step=self._n_updates,
-                            n_threads=run.n_threads,
-                            **self._optimizer_config())
+        grad_norm = _kernels.optim_step(
+            net.params, run.grads, self._opt_state, net.decay,
+            step=self._n_updates, n_threads=run.n_threads,
+            **self._optimizer_config())
+        if run.monitor is not None:
+            run.monitor.after_update(net.params, grad_norm, loss)
         return loss, norm, trace
 
     def _step_tbptt(self, run, x, lengths, tgt, w, initial=None):

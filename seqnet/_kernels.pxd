@@ -176,6 +176,10 @@ cdef extern from "seqnet.h" nogil:
                        uint64_t stream, int n_threads)
     int sn_all_finite_f32(int *finite, const float *x, int64_t n)
     int sn_all_finite_f64(int *finite, const double *x, int64_t n)
+    int sn_update_stats_f32(double *sums, float *prev, const float *param,
+                            const int64_t *bounds, int64_t n_groups, int64_t n)
+    int sn_update_stats_f64(double *sums, double *prev, const double *param,
+                            const int64_t *bounds, int64_t n_groups, int64_t n)
 
     int sn_activate_f32(float *y, const float *x, int64_t n, int kind)
     int sn_activate_f64(double *y, const double *x, int64_t n, int kind)

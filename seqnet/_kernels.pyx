@@ -846,6 +846,39 @@ def all_finite(a):
     return _all_finite[float](a.reshape(-1))
 
 
+# ------------------------------------------------------------- monitor
+
+cdef _update_stats(double[::1] sums, floating[::1] prev,
+                   const floating[::1] param, const int64_t[::1] bounds):
+    cdef int64_t n = param.shape[0], groups = bounds.shape[0] - 1
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = sn_update_stats_f32(&sums[0], &prev[0], &param[0],
+                                     &bounds[0], groups, n)
+        else:
+            st = sn_update_stats_f64(&sums[0], &prev[0], &param[0],
+                                     &bounds[0], groups, n)
+    _check_status(st, "update_stats")
+
+
+def update_stats(sums, prev, param, bounds):
+    """Per group g (elements ``bounds[g]:bounds[g+1]`` of the flat buffer):
+    ``sums[g, 0] += sum(param**2)``, ``sums[g, 1] += sum((param -
+    prev)**2)``; then ``prev[:] = param``.  ``bounds`` (int64) rises from 0
+    to at most ``len(param)``."""
+    if getattr(param, "ndim", None) != 1 or param.shape[0] < 1:
+        raise ValueError("param must be a non-empty 1-D array")
+    if getattr(bounds, "ndim", None) != 1 or bounds.shape[0] < 1:
+        raise ValueError("bounds must be a non-empty 1-D array")
+    _expect("prev", prev, param.shape)
+    _expect("sums", sums, (bounds.shape[0] - 1, 2))
+    if _real_type("param", param):
+        _update_stats[double](sums.reshape(-1), prev, param, bounds)
+    else:
+        _update_stats[float](sums.reshape(-1), prev, param, bounds)
+
+
 # ------------------------------------------------------ stateful stepping
 
 cdef class Stack:

@@ -55,7 +55,9 @@ _PARAMS_DOC = """
     cell, hidden_sizes, bidirectional, peepholes, activation, forget_bias, \
 dropout, l1, l2, optimizer, learning_rate, momentum, batch_size, \
 max_epochs, clip_norm, clip_value, early_stopping, validation_fraction, \
-n_iter_no_change, tol{class_weight}, random_state, dtype, verbose
+n_iter_no_change, tol{class_weight}, random_state, dtype, verbose, \
+learning_rate_schedule, learning_rate_decay, learning_rate_patience, \
+min_learning_rate, warmup_epochs
         As in :class:`seqnet.{seqnet_class}`, with the same defaults.
         ``random_state`` makes fits bit-identical whatever ``n_jobs``.
     n_jobs : int or None, default=1
@@ -171,7 +173,10 @@ class SeqnetClassifier(_SeqnetAdapter, BaseClassifier):
                  clip_value=None, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  class_weight=None, random_state=None, n_jobs=1,
-                 dtype="float32", verbose=0):
+                 dtype="float32", verbose=0,
+                 learning_rate_schedule="constant", learning_rate_decay=None,
+                 learning_rate_patience=2, min_learning_rate=0.0,
+                 warmup_epochs=0):
         self.cell = cell
         self.hidden_sizes = hidden_sizes
         self.bidirectional = bidirectional
@@ -197,6 +202,11 @@ class SeqnetClassifier(_SeqnetAdapter, BaseClassifier):
         self.n_jobs = n_jobs
         self.dtype = dtype
         self.verbose = verbose
+        self.learning_rate_schedule = learning_rate_schedule
+        self.learning_rate_decay = learning_rate_decay
+        self.learning_rate_patience = learning_rate_patience
+        self.min_learning_rate = min_learning_rate
+        self.warmup_epochs = warmup_epochs
         super().__init__()
 
     def _predict_proba(self, X):
@@ -236,7 +246,10 @@ class SeqnetRegressor(_SeqnetAdapter, BaseRegressor):
                  batch_size=32, max_epochs=100, clip_norm=5.0,
                  clip_value=None, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
-                 random_state=None, n_jobs=1, dtype="float32", verbose=0):
+                 random_state=None, n_jobs=1, dtype="float32", verbose=0,
+                 learning_rate_schedule="constant", learning_rate_decay=None,
+                 learning_rate_patience=2, min_learning_rate=0.0,
+                 warmup_epochs=0):
         self.cell = cell
         self.hidden_sizes = hidden_sizes
         self.bidirectional = bidirectional
@@ -261,4 +274,9 @@ class SeqnetRegressor(_SeqnetAdapter, BaseRegressor):
         self.n_jobs = n_jobs
         self.dtype = dtype
         self.verbose = verbose
+        self.learning_rate_schedule = learning_rate_schedule
+        self.learning_rate_decay = learning_rate_decay
+        self.learning_rate_patience = learning_rate_patience
+        self.min_learning_rate = min_learning_rate
+        self.warmup_epochs = warmup_epochs
         super().__init__()

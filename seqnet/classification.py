@@ -9,6 +9,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseSequenceEstimator
+from ._monitor import HISTORY_DOC
+from ._schedules import SCHEDULE_DOC
 from ._stateful import StatefulMixin
 from ._validation import check_sequence_targets
 
@@ -130,7 +132,9 @@ _CLASSIFIER_DOC_PARAMS = """
     optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", \
 "adam"}, default="adam"
     learning_rate : float, default=1e-3
-    momentum : float, default=0.9
+        The step size (of the first epoch after any warm-up, for a
+        schedule); ``seqnet.find_learning_rate`` suggests one.
+{schedule}    momentum : float, default=0.9
         For "momentum" and "nesterov".
     batch_size : int, default=32
     max_epochs : int, default=100
@@ -159,7 +163,9 @@ _CLASSIFIER_DOC_PARAMS = """
         threadpoolctl, -1 uses every core.
     dtype : {"float32", "float64"}, default="float32"
     verbose : int, default=0
-        1 prints one line per epoch with losses and elapsed time.
+        1 prints one line per epoch with losses and elapsed time, and
+        within an epoch longer than 10 s a progress line (batches done,
+        elapsed time, time left) every 10 s; 2 every second.
     input : {"auto", "numeric", "tokens"}, default="auto"
         How X is read.  "auto": tokens when X is a list of str (each
         character a token) or of sequences of non-numbers (words, event
@@ -177,7 +183,8 @@ _CLASSIFIER_DOC_PARAMS = """
     max_tokens : int or None, default=None
         Token input: keep only this many of the most frequent tokens (the
         rest are read as the unknown token).
-""".replace("{class_weight}", _CLASS_WEIGHT_DOC)
+""".replace("{class_weight}", _CLASS_WEIGHT_DOC).replace(
+    "{schedule}", SCHEDULE_DOC)
 
 _FITTED_DOC = """
     Attributes
@@ -197,9 +204,9 @@ _FITTED_DOC = """
         Validation accuracy of the restored weights.
     n_iter_ : int
         Epochs run.
-    parameters_ : dict of str to ndarray
+{history}    parameters_ : dict of str to ndarray
         The weights as named views of one flat buffer.
-"""
+""".replace("{history}", HISTORY_DOC)
 
 
 class SequenceClassifier(StatefulMixin, _SoftmaxHead, ClassifierMixin,
@@ -239,7 +246,10 @@ class SequenceClassifier(StatefulMixin, _SoftmaxHead, ClassifierMixin,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  class_weight=None, warm_start=False, random_state=None,
                  n_jobs=None, dtype="float32", verbose=0, input="auto",
-                 embedding_size=None, min_frequency=1, max_tokens=None):
+                 embedding_size=None, min_frequency=1, max_tokens=None,
+                 learning_rate_schedule="constant", learning_rate_decay=None,
+                 learning_rate_patience=2, min_learning_rate=0.0,
+                 warmup_epochs=0):
         # Named explicitly, not super(): SequenceTagger shares this __init__,
         # and a zero-argument super() is bound to SequenceClassifier.
         BaseSequenceEstimator.__init__(
@@ -255,7 +265,11 @@ class SequenceClassifier(StatefulMixin, _SoftmaxHead, ClassifierMixin,
             warm_start=warm_start, random_state=random_state, n_jobs=n_jobs,
             dtype=dtype, verbose=verbose, input=input,
             embedding_size=embedding_size, min_frequency=min_frequency,
-            max_tokens=max_tokens)
+            max_tokens=max_tokens,
+            learning_rate_schedule=learning_rate_schedule,
+            learning_rate_decay=learning_rate_decay,
+            learning_rate_patience=learning_rate_patience,
+            min_learning_rate=min_learning_rate, warmup_epochs=warmup_epochs)
         self.class_weight = class_weight
 
     def _encode_targets(self, y, seqs, fitting):

@@ -4,6 +4,7 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 
 from ._base import BaseSequenceEstimator
+from ._monitor import HISTORY_DOC
 from ._stateful import StatefulMixin
 from .classification import _CLASS_WEIGHT_DOC, _CLASSIFIER_DOC_PARAMS
 
@@ -29,6 +30,7 @@ class SequenceRegressor(StatefulMixin, RegressorMixin, BaseSequenceEstimator):
         Per epoch, with ``early_stopping`` (scores are R^2).
     best_validation_score_ : float or None
     n_iter_ : int
+""" + HISTORY_DOC + """\
     parameters_ : dict of str to ndarray
 
     Examples
