@@ -35,6 +35,7 @@ from .preprocessing import SequenceScaler  # noqa: E402
 from .regression import SequenceRegressor  # noqa: E402
 from .text import CharRNN  # noqa: E402
 from ._stateful import StreamState  # noqa: E402
+from ._onnx import to_onnx  # noqa: E402
 from . import datasets  # noqa: E402
 
 __version__ = "0.1.0"
@@ -53,4 +54,4 @@ def show_config():
 
 __all__ = ["CharRNN", "SequenceClassifier", "SequenceRegressor",
            "SequenceTagger", "SequenceScaler", "StreamState", "datasets",
-           "sequences_from_frame", "show_config", "__version__"]
+           "sequences_from_frame", "show_config", "to_onnx", "__version__"]
