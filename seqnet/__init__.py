@@ -36,6 +36,7 @@ from .regression import SequenceRegressor  # noqa: E402
 from .text import CharRNN  # noqa: E402
 from ._stateful import StreamState  # noqa: E402
 from ._onnx import to_onnx  # noqa: E402
+from ._persist import load  # noqa: E402
 from . import datasets  # noqa: E402
 
 __version__ = "0.1.0"
@@ -54,4 +55,5 @@ def show_config():
 
 __all__ = ["CharRNN", "SequenceClassifier", "SequenceRegressor",
            "SequenceTagger", "SequenceScaler", "StreamState", "datasets",
-           "sequences_from_frame", "show_config", "to_onnx", "__version__"]
+           "load", "sequences_from_frame", "show_config", "to_onnx",
+           "__version__"]
