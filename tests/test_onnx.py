@@ -9,8 +9,13 @@ import seqnet
 from seqnet import (CharRNN, SequenceClassifier, SequenceRegressor,
                     SequenceTagger)
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+try:
+    import onnx
+    import onnxruntime as ort
+except ImportError:
+    onnx = ort = None
+needs_onnx = pytest.mark.skipif(
+    ort is None, reason="needs the onnx extra (onnx, onnxruntime)")
 
 TOL = 1e-5
 LENGTHS = [5, 3, 7, 1, 4, 7]
@@ -78,6 +83,7 @@ def _check_labels(label, probs, classes_idx):
     assert np.array_equal(label[clear], classes_idx[clear])
 
 
+@needs_onnx
 @pytest.mark.parametrize("cell,peepholes,activation", _CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("hidden_sizes", [(4,), (5, 3)])
@@ -101,6 +107,7 @@ def test_classifier_matches_predict_proba(cell, peepholes, activation,
                           est.predict(X)[probs.max(1) > 0.5])
 
 
+@needs_onnx
 @pytest.mark.parametrize("cell,peepholes,activation", _CELLS[::3])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -121,6 +128,7 @@ def test_regressor_matches_predict(cell, peepholes, activation,
         expected).max())
 
 
+@needs_onnx
 @pytest.mark.parametrize("cell,peepholes,activation", _CELLS[::2])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_tagger_matches_every_valid_step(cell, peepholes, activation,
@@ -138,6 +146,7 @@ def test_tagger_matches_every_valid_step(cell, peepholes, activation,
         _check_labels(label[i, :T], expected, expected.argmax(axis=1))
 
 
+@needs_onnx
 @pytest.mark.parametrize("embedding_size", [None, 3])
 @pytest.mark.parametrize("cell,bidirectional", [("lstm", True),
                                                 ("gru", False),
@@ -167,6 +176,7 @@ def test_token_models_take_codes(embedding_size, cell, bidirectional):
     assert np.abs(probs - expected).max() <= TOL
 
 
+@needs_onnx
 @pytest.mark.parametrize("cell", ["lstm", "gru", "elman"])
 def test_charrnn_step_generates_as_step(cell, tmp_path):
     text = "the cat sat on the mat. " * 8
@@ -193,6 +203,7 @@ def test_charrnn_step_generates_as_step(cell, tmp_path):
     assert model.graph.output[0].name == "probabilities"
 
 
+@needs_onnx
 def test_graph_interface_and_dynamic_axes():
     est, X = _fit(SequenceClassifier, LENGTHS, _labels, hidden_sizes=(4,))
     model = seqnet.to_onnx(est)
@@ -212,6 +223,7 @@ def test_graph_interface_and_dynamic_axes():
         assert np.abs(probs - est.predict_proba(x)).max() <= TOL
 
 
+@needs_onnx
 def test_refuses_what_it_cannot_export():
     with pytest.raises(TypeError, match="seqnet's estimators"):
         seqnet.to_onnx(object())
@@ -221,3 +233,11 @@ def test_refuses_what_it_cannot_export():
     with pytest.raises(ValueError, match="opset"):
         seqnet.to_onnx(est, opset=9)
 
+
+
+def test_missing_onnx_names_the_extra(monkeypatch):
+    import sys
+    est, _ = _fit(SequenceClassifier, LENGTHS, _labels, hidden_sizes=(2,))
+    monkeypatch.setitem(sys.modules, "onnx", None)   # as if not installed
+    with pytest.raises(ImportError, match=r"seqnet\[onnx\]"):
+        seqnet.to_onnx(est)
