@@ -131,11 +131,13 @@ def test_regressor_matches_predict(cell, peepholes, activation,
 @needs_onnx
 @pytest.mark.parametrize("cell,peepholes,activation", _CELLS[::2])
 @pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_tagger_matches_every_valid_step(cell, peepholes, activation,
-                                         bidirectional):
+                                         bidirectional, dtype):
     est, X = _fit(SequenceTagger, LENGTHS, _tags, cell=cell,
                   peepholes=peepholes, activation=activation,
-                  bidirectional=bidirectional, hidden_sizes=(4, 3))
+                  bidirectional=bidirectional, hidden_sizes=(4, 3),
+                  dtype=dtype)
     sess = _session(seqnet.to_onnx(est))
     probs, label = sess.run(None, {"X": _padded(X), "sequence_lens":
                                    np.array(LENGTHS, np.int32)})
@@ -201,6 +203,28 @@ def test_charrnn_step_generates_as_step(cell, tmp_path):
         assert np.abs(h - state.h).max() <= TOL
         assert np.abs(c - state.c).max() <= TOL
     assert model.graph.output[0].name == "probabilities"
+
+
+@needs_onnx
+def test_a_trained_model_matches():
+    """A model trained to fit its data (not random weights): the exported
+    graph agrees on a ragged batch of new sequences."""
+    rng = np.random.default_rng(4)
+    X = [rng.standard_normal((t, 2)) for t in rng.integers(2, 12, 80)]
+    y = [int(x[:, 0].sum() > 0) for x in X]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = SequenceClassifier(hidden_sizes=(8,), bidirectional=True,
+                                 max_epochs=15, learning_rate=0.02,
+                                 random_state=0).fit(X, y)
+    assert est.score(X, y) > 0.8
+    test = [rng.standard_normal((t, 2)) for t in rng.integers(1, 15, 30)]
+    probs, label = _session(seqnet.to_onnx(est)).run(None, {
+        "X": _padded(test),
+        "sequence_lens": np.array([len(x) for x in test], np.int32)})
+    expected = est.predict_proba(test)
+    assert np.abs(probs - expected).max() <= TOL
+    _check_labels(label, expected, expected.argmax(axis=1))
 
 
 @needs_onnx
