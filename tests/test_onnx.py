@@ -56,6 +56,14 @@ def _fit(cls, lengths, y, seed=0, **kw):
     return _randomize(est, seed + 1), X
 
 
+def _exported(cls, y, lengths, **kw):
+    """A random model, and its graph's outputs on its ragged X."""
+    est, X = _fit(cls, lengths, y, **kw)
+    sess = _session(seqnet.to_onnx(est))
+    return est, X, sess.run(None, {"X": _padded(X), "sequence_lens":
+                                   np.array(lengths, np.int32)})
+
+
 def _labels(X):
     return [i % 3 for i in range(len(X))]
 
@@ -91,13 +99,10 @@ def _check_labels(label, probs, classes_idx):
 def test_classifier_matches_predict_proba(cell, peepholes, activation,
                                           bidirectional, hidden_sizes,
                                           ragged):
-    lengths = LENGTHS if ragged else [6] * 5
-    est, X = _fit(SequenceClassifier, lengths, _labels, cell=cell,
-                  peepholes=peepholes, activation=activation,
-                  bidirectional=bidirectional, hidden_sizes=hidden_sizes)
-    sess = _session(seqnet.to_onnx(est))
-    probs, label = sess.run(None, {"X": _padded(X), "sequence_lens":
-                                   np.array(lengths, np.int32)})
+    est, X, (probs, label) = _exported(
+        SequenceClassifier, _labels, LENGTHS if ragged else [6] * 5,
+        cell=cell, peepholes=peepholes, activation=activation,
+        bidirectional=bidirectional, hidden_sizes=hidden_sizes)
     expected = est.predict_proba(X)
     assert probs.shape == expected.shape and label.dtype == np.int64
     assert np.abs(probs - expected).max() <= TOL
@@ -113,13 +118,10 @@ def test_classifier_matches_predict_proba(cell, peepholes, activation,
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_regressor_matches_predict(cell, peepholes, activation,
                                    bidirectional, dtype):
-    est, X = _fit(SequenceRegressor, LENGTHS, _values, cell=cell,
-                  peepholes=peepholes, activation=activation,
-                  bidirectional=bidirectional, hidden_sizes=(4, 3),
-                  dtype=dtype)
-    sess = _session(seqnet.to_onnx(est))
-    (pred,) = sess.run(None, {"X": _padded(X), "sequence_lens":
-                              np.array(LENGTHS, np.int32)})
+    est, X, (pred,) = _exported(
+        SequenceRegressor, _values, LENGTHS, cell=cell, peepholes=peepholes,
+        activation=activation, bidirectional=bidirectional,
+        hidden_sizes=(4, 3), dtype=dtype)
     expected = est.predict(X)
     assert pred.shape == (len(X), 2) and pred.dtype == np.float32
     # float64 models run in float32: rounding the weights costs ~1e-7
@@ -134,13 +136,10 @@ def test_regressor_matches_predict(cell, peepholes, activation,
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_tagger_matches_every_valid_step(cell, peepholes, activation,
                                          bidirectional, dtype):
-    est, X = _fit(SequenceTagger, LENGTHS, _tags, cell=cell,
-                  peepholes=peepholes, activation=activation,
-                  bidirectional=bidirectional, hidden_sizes=(4, 3),
-                  dtype=dtype)
-    sess = _session(seqnet.to_onnx(est))
-    probs, label = sess.run(None, {"X": _padded(X), "sequence_lens":
-                                   np.array(LENGTHS, np.int32)})
+    est, X, (probs, label) = _exported(
+        SequenceTagger, _tags, LENGTHS, cell=cell, peepholes=peepholes,
+        activation=activation, bidirectional=bidirectional,
+        hidden_sizes=(4, 3), dtype=dtype)
     assert probs.shape == (len(X), max(LENGTHS), len(est.classes_))
     for i, (p, expected) in enumerate(zip(probs, est.predict_proba(X))):
         T = len(expected)
