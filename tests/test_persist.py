@@ -103,6 +103,14 @@ def test_load_predicts_the_same_bits_and_trains_on_alike(name, est, X, y,
     assert loaded.n_iter_ == original.n_iter_
 
 
+def test_a_loaded_model_exports_the_same_graph(tmp_path):
+    est = MODELS[0][1]
+    est.save(tmp_path / "m")
+    pytest.importorskip("onnx")
+    assert seqnet.to_onnx(seqnet.load(tmp_path / "m")).SerializeToString() \
+        == seqnet.to_onnx(est).SerializeToString()
+
+
 def test_warm_start_and_random_state_instances_continue(tmp_path):
     X = _X(1)
     y = [i % 2 for i in range(len(X))]
