@@ -35,6 +35,8 @@ from .preprocessing import SequenceScaler  # noqa: E402
 from .regression import SequenceRegressor  # noqa: E402
 from .text import CharRNN  # noqa: E402
 from ._stateful import StreamState  # noqa: E402
+from ._onnx import to_onnx  # noqa: E402
+from ._persist import load  # noqa: E402
 from . import datasets  # noqa: E402
 from . import plotting  # noqa: E402
 from ._finder import LearningRateFinderResult, find_learning_rate  # noqa
@@ -55,5 +57,6 @@ def show_config():
 
 __all__ = ["CharRNN", "LearningRateFinderResult", "SequenceClassifier",
            "SequenceRegressor", "SequenceTagger", "SequenceScaler",
-           "StreamState", "datasets", "find_learning_rate", "plotting",
-           "sequences_from_frame", "show_config", "__version__"]
+           "StreamState", "datasets", "find_learning_rate", "load",
+           "plotting", "sequences_from_frame", "show_config", "to_onnx",
+           "__version__"]

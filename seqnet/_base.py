@@ -1039,6 +1039,14 @@ class BaseSequenceEstimator(BaseEstimator):
         check_is_fitted(self, "_net")
         return dict(self._net.views)
 
+    def save(self, path):
+        """Write the fitted model to ``path`` in seqnet's safe format
+        (JSON and plain arrays, no pickle; see ``seqnet.load``), with
+        everything ``predict``, ``partial_fit`` and ``warm_start`` need,
+        the optimiser state included."""
+        from ._persist import save
+        save(self, path)
+
     def __getstate__(self):
         state = self.__dict__.copy()
         for scratch in ("_buffer_cache", "_fitting"):
