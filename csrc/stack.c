@@ -223,3 +223,237 @@ int SN_FN(sn_generate)(int64_t *out, real *h, real *c,
     }
     return SN_OK;
 }
+
+/* ---- encoder-decoder decoding (seqnet.SequenceToSequence) ----
+ *
+ * Code 0 is both the start token (the first input) and the end token (an
+ * output that finishes a sequence).  The decoder's layer 0 reads codes
+ * (I_0 = K), or rows of the table E (K, I_0) when E is not NULL.  A step's
+ * log-probabilities are log softmax(h_top . V + cb), in double. */
+
+typedef struct {
+    SN_FN(stack_ws) s;
+    real *h, *c;            /* (W, Htot) live hypotheses' states */
+    real *h2, *c2;          /* (W, Htot) the same after their step */
+    double *logp;           /* (W, K) */
+    double *total, *ctot;   /* (W) summed log-probabilities; candidates' */
+    int64_t *codes, *codes2;   /* (W, max_len) */
+    int64_t *cpar, *ccode;     /* (W) candidates' parent and code */
+} SN_FN(decode_ws);
+
+static size_t SN_FN(carve_decode)(SN_FN(decode_ws) *w, char *base,
+                                  int64_t Htot, int64_t Gmax, int64_t Hmax,
+                                  int64_t K, int64_t max_len, int64_t W) {
+    size_t used = SN_FN(carve_stack)(&w->s, base, Gmax, Hmax, K);
+    sn_arena a = {base ? base + used : NULL, 0};
+    const size_t r = sizeof(real), d = sizeof(double), i = sizeof(int64_t);
+    w->h = sn_take(&a, r * W * Htot);
+    w->c = sn_take(&a, r * W * Htot);
+    w->h2 = sn_take(&a, r * W * Htot);
+    w->c2 = sn_take(&a, r * W * Htot);
+    w->logp = sn_take(&a, d * W * K);
+    w->total = sn_take(&a, d * W);
+    w->ctot = sn_take(&a, d * W);
+    w->codes = sn_take(&a, i * W * max_len);
+    w->codes2 = sn_take(&a, i * W * max_len);
+    w->cpar = sn_take(&a, i * W);
+    w->ccode = sn_take(&a, i * W);
+    return used + a.used + SN_ALIGN;
+}
+
+size_t SN_FN(sn_decode_workspace_size)(const sn_layer *layers, int n_layers,
+                                       int64_t K, int64_t max_len,
+                                       int64_t width, int n_threads) {
+    int64_t Htot, Gmax, Hmax;
+    SN_FN(decode_ws) w;
+    if (SN_FN(check_stack)(layers, n_layers, &Htot, &Gmax, &Hmax) != SN_OK ||
+        K < 1 || max_len < 1 || width < 1 || K > ((int64_t)1 << 40) ||
+        max_len > ((int64_t)1 << 30) || width > ((int64_t)1 << 20) ||
+        width * SN_MAX(K, SN_MAX(Htot, max_len)) > ((int64_t)1 << 40))
+        return 0;
+    return (size_t)sn_threads(n_threads) *
+           SN_FN(carve_decode)(&w, NULL, Htot, Gmax, Hmax, K, max_len, width);
+}
+
+/* One decoder step of one hypothesis from its state (h, c), updated in
+ * place, reading `code`; logp (K) written. */
+static void SN_FN(decode_step)(double *logp, real *h, real *c, int64_t code,
+                               const sn_layer *layers, int n_layers,
+                               const real *E, const real *V, const real *cb,
+                               int64_t K, SN_FN(stack_ws) *w) {
+    const real *top = SN_FN(step_row)(h, c, E ? E + code * layers[0].I : NULL,
+                                      code, layers, n_layers, w);
+    SN_FN(vecmat)(w->z, top, V, layers[n_layers - 1].H, K);
+    double zmax = -INFINITY, sum = 0;
+    for (int64_t k = 0; k < K; k++) {
+        logp[k] = (double)(w->z[k] + cb[k]);
+        zmax = logp[k] > zmax ? logp[k] : zmax;
+    }
+    for (int64_t k = 0; k < K; k++) {
+        logp[k] -= zmax;
+        sum += exp(logp[k]);
+    }
+    const double lse = log(sum);
+    for (int64_t k = 0; k < K; k++)
+        logp[k] -= lse;
+}
+
+/* Greedy decoding of one sample from (h, c): codes into out, their count
+ * returned, the summed log-probability of the steps taken in *total. */
+static int64_t SN_FN(greedy_one)(int64_t *out, double *total, real *h,
+                                 real *c, const sn_layer *layers,
+                                 int n_layers, const real *E, const real *V,
+                                 const real *cb, int64_t K, int64_t max_len,
+                                 SN_FN(decode_ws) *w) {
+    int64_t code = 0, n = 0;
+    *total = 0;
+    for (int64_t t = 0; t < max_len; t++) {
+        SN_FN(decode_step)(w->logp, h, c, code, layers, n_layers, E, V, cb, K,
+                           &w->s);
+        code = 0;
+        for (int64_t k = 1; k < K; k++)
+            if (w->logp[k] > w->logp[code])
+                code = k;            /* the lowest code among ties */
+        *total += w->logp[code];
+        if (code == 0)
+            break;
+        out[n++] = code;
+    }
+    return n;
+}
+
+/* Beam search of one sample (see sn_decode in seqnet.h): the best
+ * hypothesis replaces out/n/best only when its score is strictly higher. */
+static void SN_FN(beam_one)(int64_t *out, int64_t *n_out, double *best,
+                            const real *h0, const real *c0, int64_t Htot,
+                            const sn_layer *layers, int n_layers,
+                            const real *E, const real *V, const real *cb,
+                            int64_t K, int64_t max_len, int64_t W,
+                            SN_FN(decode_ws) *w) {
+    const size_t sh = sizeof(real) * Htot;
+    int64_t live = 1, len = 0;
+    memcpy(w->h, h0, sh);
+    memcpy(w->c, c0, sh);
+    w->total[0] = 0;
+    for (int64_t t = 0; t < max_len && live > 0; t++) {
+        int64_t kept = 0;
+        for (int64_t r = 0; r < live; r++) {
+            real *h = w->h2 + r * Htot, *c = w->c2 + r * Htot;
+            double *lp = w->logp + r * K;
+            memcpy(h, w->h + r * Htot, sh);
+            memcpy(c, w->c + r * Htot, sh);
+            SN_FN(decode_step)(lp, h, c, t ? w->codes[r * max_len + t - 1] : 0,
+                               layers, n_layers, E, V, cb, K, &w->s);
+            /* Keep the W best candidates, sorted by summed log-probability;
+             * candidates come in (parent, code) order, so an equal one
+             * ranks after those already kept. */
+            for (int64_t k = 0; k < K; k++) {
+                const double v = w->total[r] + lp[k];
+                int64_t at = kept;
+                while (at > 0 && v > w->ctot[at - 1])
+                    at--;
+                if (at >= W)
+                    continue;
+                const int64_t last = kept < W ? kept : W - 1;
+                for (int64_t j = last; j > at; j--) {
+                    w->ctot[j] = w->ctot[j - 1];
+                    w->cpar[j] = w->cpar[j - 1];
+                    w->ccode[j] = w->ccode[j - 1];
+                }
+                w->ctot[at] = v;
+                w->cpar[at] = r;
+                w->ccode[at] = k;
+                if (kept < W)
+                    kept++;
+            }
+        }
+        int64_t next = 0;
+        for (int64_t j = 0; j < kept; j++) {
+            const int64_t r = w->cpar[j];
+            if (w->ccode[j] == 0) {
+                const double score = w->ctot[j] / (double)(t + 1);
+                if (score > *best) {
+                    *best = score;
+                    *n_out = t;
+                    memcpy(out, w->codes + r * max_len, sizeof(int64_t) * t);
+                }
+                continue;
+            }
+            memcpy(w->codes2 + next * max_len, w->codes + r * max_len,
+                   sizeof(int64_t) * t);
+            w->codes2[next * max_len + t] = w->ccode[j];
+            w->ctot[next] = w->ctot[j];
+            /* Parents sit in h2/c2; the new live set goes to h/c after. */
+            w->cpar[next] = r;
+            next++;
+        }
+        for (int64_t j = 0; j < next; j++) {
+            memcpy(w->h + j * Htot, w->h2 + w->cpar[j] * Htot, sh);
+            memcpy(w->c + j * Htot, w->c2 + w->cpar[j] * Htot, sh);
+            w->total[j] = w->ctot[j];
+        }
+        int64_t *swap = w->codes;
+        w->codes = w->codes2;
+        w->codes2 = swap;
+        live = next;
+        len = t + 1;
+    }
+    for (int64_t r = 0; r < live; r++) {     /* stopped by max_len */
+        const double score = w->total[r] / (double)len;
+        if (score > *best) {
+            *best = score;
+            *n_out = len;
+            memcpy(out, w->codes + r * max_len, sizeof(int64_t) * len);
+        }
+    }
+}
+
+int SN_FN(sn_decode)(int64_t *out, int64_t *lengths, double *scores,
+                     const real *h0, const real *c0, const sn_layer *layers,
+                     int n_layers, const real *E, const real *V,
+                     const real *cb, int64_t K, int64_t B, int64_t max_len,
+                     int64_t width, void *workspace, size_t workspace_size,
+                     int n_threads) {
+    int64_t Htot, Gmax, Hmax;
+    int st = SN_FN(check_stack)(layers, n_layers, &Htot, &Gmax, &Hmax);
+    if (st != SN_OK)
+        return st;
+    if (B < 1 || K < 1 || max_len < 1 || width < 1 ||
+        B > ((int64_t)1 << 40) / SN_MAX(max_len, Htot) ||
+        (E == NULL && layers[0].I != K))
+        return SN_EDIM;
+    if (!out || !lengths || !scores || !h0 || !c0 || !V || !cb || !workspace)
+        return SN_EARG;
+    const int nt = sn_threads(n_threads);
+    const size_t each = SN_FN(sn_decode_workspace_size)(layers, n_layers, K,
+                                                        max_len, width, 1);
+    if (each == 0)
+        return SN_EDIM;
+    if (workspace_size < (size_t)nt * each)
+        return SN_EWORKSPACE;
+    const int nteam = (int)SN_MIN((int64_t)nt, B);
+    #pragma omp parallel num_threads(nteam) if (nteam > 1)
+    {
+        SN_FN(decode_ws) w;
+        char *mine = (char *)workspace + (size_t)omp_get_thread_num() * each;
+        SN_FN(carve_decode)(&w, sn_align_ptr(mine), Htot, Gmax, Hmax, K,
+                            max_len, width);
+        #pragma omp for schedule(static)
+        for (int64_t b = 0; b < B; b++) {
+            int64_t *o = out + b * max_len;
+            double total;
+            memcpy(w.h, h0 + b * Htot, sizeof(real) * Htot);
+            memcpy(w.c, c0 + b * Htot, sizeof(real) * Htot);
+            int64_t n = SN_FN(greedy_one)(o, &total, w.h, w.c, layers,
+                                          n_layers, E, V, cb, K, max_len, &w);
+            double best = total / (double)(n + (n < max_len));
+            if (width > 1)
+                SN_FN(beam_one)(o, &n, &best, h0 + b * Htot, c0 + b * Htot,
+                                Htot, layers, n_layers, E, V, cb, K, max_len,
+                                width, &w);
+            lengths[b] = n;
+            scores[b] = best;
+        }
+    }
+    return SN_OK;
+}

@@ -33,6 +33,7 @@ from .classification import SequenceClassifier, SequenceTagger  # noqa: E402
 from .frames import sequences_from_frame  # noqa: E402
 from .preprocessing import SequenceScaler  # noqa: E402
 from .regression import SequenceRegressor  # noqa: E402
+from .seq2seq import SequenceToSequence  # noqa: E402
 from .text import CharRNN  # noqa: E402
 from ._stateful import StreamState  # noqa: E402
 from . import datasets  # noqa: E402
@@ -52,5 +53,5 @@ def show_config():
 
 
 __all__ = ["CharRNN", "SequenceClassifier", "SequenceRegressor",
-           "SequenceTagger", "SequenceScaler", "StreamState", "datasets",
+           "SequenceTagger", "SequenceScaler", "SequenceToSequence", "StreamState", "datasets",
            "sequences_from_frame", "show_config", "__version__"]
