@@ -233,9 +233,10 @@ int sn_generate_##S(int64_t *out, R *h, R *c, const sn_layer *layers,         \
  * result is the best of the finished ones and the greedy one (ties: greedy \
  * first, then the earlier, then the better ranked).  out (B, max_len)     \
  * codes, lengths (B) their counts (code 0 excluded), scores (B) written.  \
- * Samples are split over threads: the same bits for any thread count. */  \
+ * Greedy steps all samples at once (GEMMs split over threads); beam      \
+ * search splits samples over threads: the same bits for any thread count. */\
 size_t sn_decode_workspace_size_##S(const sn_layer *layers, int n_layers,     \
-                                    int64_t K, int64_t max_len,                \
+                                    int64_t K, int64_t B, int64_t max_len,     \
                                     int64_t width, int n_threads);             \
 int sn_decode_##S(int64_t *out, int64_t *lengths, double *scores,             \
                   const R *h0, const R *c0, const sn_layer *layers,            \

@@ -130,9 +130,11 @@ cdef extern from "seqnet.h" nogil:
                         double temperature, uint64_t seed, uint64_t stream,
                         uint64_t first, void *workspace, size_t workspace_size)
     size_t sn_decode_workspace_size_f32(const sn_layer *layers, int n_layers, int64_t K,
-                                        int64_t max_len, int64_t width, int n_threads)
+                                        int64_t B, int64_t max_len, int64_t width,
+                                        int n_threads)
     size_t sn_decode_workspace_size_f64(const sn_layer *layers, int n_layers, int64_t K,
-                                        int64_t max_len, int64_t width, int n_threads)
+                                        int64_t B, int64_t max_len, int64_t width,
+                                        int n_threads)
     int sn_decode_f32(int64_t *out, int64_t *lengths, double *scores, const float *h0,
                       const float *c0, const sn_layer *layers, int n_layers, const float *E,
                       const float *V, const float *cb, int64_t K, int64_t B, int64_t max_len,

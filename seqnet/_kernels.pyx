@@ -1003,18 +1003,18 @@ def generate(out, h, c, Stack stack not None, V, cb, prime, int64_t start,
                          seed, stream, first, workspace)
 
 
-def decode_workspace_size(Stack stack not None, int64_t K, int64_t max_len,
-                          int64_t width, int n_threads=0):
+def decode_workspace_size(Stack stack not None, int64_t K, int64_t B,
+                          int64_t max_len, int64_t width, int n_threads=0):
     """Bytes of workspace for ``decode``."""
     cdef size_t size
     if stack.dtype == np.float64:
         size = sn_decode_workspace_size_f64(stack.desc, len(stack.layers), K,
-                                            max_len, width, n_threads)
+                                            B, max_len, width, n_threads)
     else:
         size = sn_decode_workspace_size_f32(stack.desc, len(stack.layers), K,
-                                            max_len, width, n_threads)
+                                            B, max_len, width, n_threads)
     if size == 0:
-        raise ValueError(f"decoding K={K} codes, max_len={max_len}, "
+        raise ValueError(f"decoding K={K} codes, B={B}, max_len={max_len}, "
                          f"width={width}: a size is out of range")
     return size
 
@@ -1067,7 +1067,7 @@ def decode(out, lengths, scores, h0, c0, Stack stack not None, E, V, cb,
                              f"the head has {K} codes")
     else:
         _expect("E", E, (K, stack.I))
-    _check_workspace(workspace, decode_workspace_size(stack, K, max_len,
+    _check_workspace(workspace, decode_workspace_size(stack, K, B, max_len,
                                                       width, n_threads))
     if stack.dtype == np.float64:
         _decode[double](stack, out, lengths, scores, h0, c0, E, V, cb, width,

@@ -707,9 +707,10 @@ class SequenceToSequence(BaseSequenceEstimator):
         scores = np.zeros(n, np.float64)
         dec = net.decoder
         E = dec.views.get("embedding.E")
-        ws = np.empty(_kernels.decode_workspace_size(
-            net.stack, dec.n_outputs, L, width, threads), np.uint8)
         chunk = max(1, _DECODE_CHUNK // width)
+        ws = np.empty(_kernels.decode_workspace_size(
+            net.stack, dec.n_outputs, min(n, chunk), L, width, threads),
+            np.uint8)
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             _kernels.decode(codes[start:stop], lengths[start:stop],
