@@ -339,3 +339,17 @@ def test_bad_input():
         m.predict(X, beam_width=0)
     with pytest.raises(ValueError, match="beam_width"):
         SequenceToSequence(beam_width=0).fit(X, Y)
+
+
+def test_load_cmudict():
+    from importlib import resources
+    from seqnet.datasets import load_cmudict
+    data = load_cmudict()
+    assert (len(data.X_train), len(data.X_test)) == (5000, 1000)
+    assert all(isinstance(w, str) and 3 <= len(w) <= 8 for w in data.X_train)
+    phones = {p for y in data.Y_train + data.Y_test for p in y}
+    assert len(phones) == 39 and not any(ch.isdigit() for p in phones
+                                         for ch in p)
+    licence = resources.files("seqnet.datasets").joinpath(
+        "data", "cmudict_LICENSE.txt").read_text()
+    assert "Carnegie Mellon University" in licence
