@@ -353,3 +353,12 @@ def test_load_cmudict():
     licence = resources.files("seqnet.datasets").joinpath(
         "data", "cmudict_LICENSE.txt").read_text()
     assert "Carnegie Mellon University" in licence
+
+
+def test_pronounce_command(capsys):
+    from seqnet.__main__ import main
+    assert main(["pronounce", "--seconds", "0.5", "--hidden", "8",
+                 "--threads", "1", "cat"]) == 0
+    out = capsys.readouterr().out
+    assert "test exact match: greedy" in out
+    assert out.rstrip().splitlines()[-1].split()[0] == "cat"
