@@ -113,8 +113,9 @@ def _c_gradient(m, X, Y):
     return loss, {k: v * count for k, v in m._net.named(run.grads).items()}
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("case", sorted(CASES) + ["numeric", "one-to-many"])
-def test_c_path_matches_reference(case):
+def test_c_path_matches_reference(case, dtype):
     rng = np.random.default_rng(3)
     if case == "numeric":
         X = [rng.normal(size=(n, 2)) for n in (3, 1, 4, 2, 4)]
@@ -125,15 +126,34 @@ def test_c_path_matches_reference(case):
     else:
         X, kw = WORDS, CASES[case]
     Y = [w[::-1] + "d" for w in WORDS][:len(X)]
-    m = _tiny(X, Y, **kw)
+    m = _tiny(X, Y, dtype=dtype, **kw)
     x, x_lengths, Yc, _ = _reference_inputs(m, X, Y)
-    params = {k: v.copy() for k, v in m._net.views.items()}
-    want_loss, want = ref.seq2seq_loss(params, _config(m), x, Yc, x_lengths)
+    # The reference in float64 from the model's own (maybe float32) weights.
+    params = {k: v.astype(np.float64) for k, v in m._net.views.items()}
+    want_loss, want = ref.seq2seq_loss(params, _config(m),
+                                       x if x.dtype == np.int64
+                                       else x.astype(np.float64), Yc,
+                                       x_lengths)
     loss, got = _c_gradient(m, X, Y)
-    assert loss == pytest.approx(want_loss, rel=1e-10)
+    tight = dtype == "float64"
+    assert loss == pytest.approx(want_loss, rel=1e-10 if tight else 1e-5)
     for name in want:
-        np.testing.assert_allclose(got[name], want[name], rtol=1e-8,
-                                   atol=1e-11, err_msg=name)
+        np.testing.assert_allclose(got[name], want[name],
+                                   rtol=1e-8 if tight else 1e-3,
+                                   atol=1e-11 if tight else 1e-5,
+                                   err_msg=name)
+
+
+def test_decoding_in_small_chunks_changes_nothing(monkeypatch):
+    from seqnet import seq2seq
+    rng = np.random.default_rng(4)
+    X = ["".join(rng.choice(list("abc"), rng.integers(1, 5)))
+         for _ in range(30)]
+    m = _tiny(X, [x[::-1] for x in X], scale=1.0, seed=7,
+              max_output_length=6)
+    whole = [m.predict(X, beam_width=k) for k in (1, 3)]
+    monkeypatch.setattr(seq2seq, "_DECODE_CHUNK", 4)
+    assert [m.predict(X, beam_width=k) for k in (1, 3)] == whole
 
 
 # ------------------------------------------------------------ decoding
