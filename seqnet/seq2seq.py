@@ -235,7 +235,9 @@ class SequenceToSequence(BaseSequenceEstimator):
     verbose, input, min_frequency, max_tokens
         As for ``SequenceClassifier``; ``hidden_sizes`` are the encoder's.
         ``bidirectional=True`` with one-to-many X is an error (there is no
-        sequence to read backwards).
+        sequence to read backwards).  Unlike the other estimators, a 2-D
+        numeric array is always one vector per sample, never sequences of
+        one step (give those as (n_samples, 1, n_features)).
     decoder_sizes : tuple of int or None, default=None
         The decoder's layers; None: ``hidden_sizes``.
     embedding_size : int or None, default=None
@@ -383,6 +385,11 @@ class SequenceToSequence(BaseSequenceEstimator):
             return _Vectors(np.ascontiguousarray(data))
         if reset:
             self._one_to_many = False
+        elif self._is_vectors(X):
+            raise ValueError(
+                "this model was fitted on sequences; a 2-D array is one "
+                "vector per sample (the one-to-many input): give sequences "
+                "of one step as a 3-D array (n_samples, 1, n_features)")
         tokens = self._reads_tokens(X) if reset else \
             "vocabulary_" in self.__dict__
         if tokens:

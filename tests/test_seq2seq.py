@@ -357,6 +357,13 @@ def test_bad_input():
         m.fit(X, Y)
     with pytest.raises(ValueError, match="beam_width"):
         m.predict(X, beam_width=0)
+    with pytest.raises(ValueError, match="one vector per sample"):
+        m.predict(np.zeros((2, 2)))
+    V = np.zeros((30, 2))
+    with pytest.warns(Warning):
+        m.fit(V, Y)
+    with pytest.raises(ValueError, match="one vector per sample"):
+        m.predict(X)
     with pytest.raises(ValueError, match="beam_width"):
         SequenceToSequence(beam_width=0).fit(X, Y)
 
