@@ -55,10 +55,10 @@ def pronounce(args):
         n_iter_no_change=10_000, random_state=args.seed,
         n_jobs=args.threads, verbose=1)
     model.fit(data.X_train, data.Y_train)
-    print(f"\ntest exact match: greedy "
-          f"{model.score(data.X_test, data.Y_test):.3f}, beam search of 4 "
-          f"{model.set_params(beam_width=4).score(data.X_test, data.Y_test):.3f}"
-          "\n")
+    greedy = model.score(data.X_test, data.Y_test)
+    beam = model.set_params(beam_width=4).score(data.X_test, data.Y_test)
+    print(f"\ntest exact match: greedy {greedy:.3f}, beam search of 4 "
+          f"{beam:.3f}\n")
     words = args.words or data.X_test[:8]
     for word, phones in zip(words, model.predict(words)):
         print(f"  {word:>12}  {' '.join(phones)}")

@@ -13,7 +13,8 @@ Training runs the one loop of ``BaseSequenceEstimator``; decoding (greedy
 and beam search) runs in C for a whole batch (``_kernels.decode``).
 The NumPy oracle is ``seqnet._reference_seq2seq``.
 """
-import math
+import threading
+import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -256,6 +257,8 @@ class SequenceToSequence(BaseSequenceEstimator):
     output_tokens_ : list
         The target tokens, in code order (code i + 1 is token i).
     max_output_length_ : int
+    samples_per_second_ : float
+        Training throughput of the last ``fit``.
     vocabulary_ : dict
         With token X: the input tokens' codes.
     n_features_in_ : int
@@ -527,7 +530,9 @@ class SequenceToSequence(BaseSequenceEstimator):
         B = min(self.batch_size, len(idx))
         T_in = int(data.seqs.lengths[idx].max())
         T_out = int(data.targets.lengths[idx].max()) + 1
-        return self._make_run(T_in, T_out, B, train)
+        run = self._make_run(T_in, T_out, B, train)
+        run.started, run.samples = time.perf_counter(), 0
+        return run
 
     def _make_run(self, T_in, T_out, B, train, n_threads=None):
         net = self._net
@@ -546,7 +551,6 @@ class SequenceToSequence(BaseSequenceEstimator):
     def _buffers(self, which="dec"):
         cache = self.__dict__.get("_buffer_cache")
         if cache is None:
-            import threading
             cache = self._buffer_cache = threading.local()
         name = "buffers_" + which
         buffers = getattr(cache, name, None)
@@ -556,7 +560,6 @@ class SequenceToSequence(BaseSequenceEstimator):
         return buffers
 
     def _train_epoch(self, data, run, rng, deadline):
-        import time
         total, count = 0.0, 0
         for batch in self._batches(data.train, rng):
             self._n_updates += 1
@@ -567,9 +570,12 @@ class SequenceToSequence(BaseSequenceEstimator):
                                 **self._optimizer_config())
             total += loss
             count += n
+            run.samples += len(batch)
             if deadline is not None and time.perf_counter() >= deadline:
                 break
-        return total / count, ""
+        elapsed = time.perf_counter() - run.started
+        self.samples_per_second_ = run.samples / max(elapsed, 1e-9)
+        return total / count, f"{self.samples_per_second_:,.0f} samples/s"
 
     def _encode(self, run, seqs, idx, dropout=0.0, keep=False):
         """The encoder's summary s (B, S) of samples ``idx``, its rows in
