@@ -389,3 +389,57 @@ def test_pronounce_command(capsys):
     out = capsys.readouterr().out
     assert "test exact match: greedy" in out
     assert out.rstrip().splitlines()[-1].split()[0] == "cat"
+
+
+INTERRUPT_SCRIPT = """
+import json, os, signal, threading, time, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+from seqnet import SequenceToSequence
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+def interrupted(call, after):
+    sent = []
+    def ctrl_c():
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+    timer = threading.Timer(after, ctrl_c)
+    timer.start()
+    try:
+        call()
+    except KeyboardInterrupt:
+        caught = time.perf_counter()
+        timer.join()
+        return caught - sent[0]
+    timer.cancel()
+    raise AssertionError("the call ended before the interrupt")
+
+rng = np.random.default_rng(0)
+X = ["".join(rng.choice(list("abcdef"), rng.integers(3, 12)))
+     for _ in range(400)]
+Y = [x[::-1] for x in X]
+model = SequenceToSequence(hidden_sizes=(64,), max_epochs=10_000,
+                           n_iter_no_change=10_000, random_state=0)
+report = {"fit": interrupted(lambda: model.fit(X, Y), 0.5),
+          "unfitted": "_net" not in vars(model)}
+model.set_params(max_epochs=1).fit(X, Y)
+many = X * 200
+report["predict"] = interrupted(lambda: model.predict(many, beam_width=8),
+                                0.5)
+report["fitted"] = "_net" in vars(model)
+print(json.dumps(report))
+"""
+
+
+def test_ctrl_c_stops_fit_and_decoding_quickly():
+    import json
+    import os
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", INTERRUPT_SCRIPT],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=os.path.expanduser("~"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["unfitted"] and report["fitted"]
+    assert report["fit"] < 1.0 and report["predict"] < 1.0, report
