@@ -218,7 +218,31 @@ int sn_generate_##S(int64_t *out, R *h, R *c, const sn_layer *layers,         \
                     const int64_t *prime, int64_t n_prime, int64_t start,      \
                     int64_t n, double temperature, uint64_t seed,              \
                     uint64_t stream, uint64_t first, void *workspace,          \
-                    size_t workspace_size);
+                    size_t workspace_size);                                    \
+/* Encoder-decoder decoding (stack.c): B samples, each from its initial    \
+ * states h0, c0 (B, sum H) (c0 read only for cells with has_c).  Code 0 is \
+ * the start input and the end output; layer 0 reads codes (I_0 = K) or,   \
+ * E (K, I_0) not NULL, their rows of E.  A step's log-probabilities are    \
+ * log softmax(h_top . V + cb), V (H_last, K), in double.  Greedy takes the \
+ * most probable code (the lowest among ties) until code 0 or max_len     \
+ * codes.  width > 1 also runs beam search: each step keeps the width best \
+ * extensions of the live hypotheses by summed log-probability (ties: the  \
+ * better-ranked parent, then the lower code); one by code 0 finishes and   \
+ * leaves the beam; at max_len the live ones finish.  A hypothesis scores  \
+ * its summed log-probability per step taken (the end step included); the  \
+ * result is the best of the finished ones and the greedy one (ties: greedy \
+ * first, then the earlier, then the better ranked).  out (B, max_len)     \
+ * codes, lengths (B) their counts (code 0 excluded), scores (B) written.  \
+ * Greedy steps all samples at once (GEMMs split over threads); beam      \
+ * search splits samples over threads: the same bits for any thread count. */\
+size_t sn_decode_workspace_size_##S(const sn_layer *layers, int n_layers,     \
+                                    int64_t K, int64_t B, int64_t max_len,     \
+                                    int64_t width, int n_threads);             \
+int sn_decode_##S(int64_t *out, int64_t *lengths, double *scores,             \
+                  const R *h0, const R *c0, const sn_layer *layers,            \
+                  int n_layers, const R *E, const R *V, const R *cb,          \
+                  int64_t K, int64_t B, int64_t max_len, int64_t width,        \
+                  void *workspace, size_t workspace_size, int n_threads);
 
 #define SN_DECLARE_TRAINING(R, S)                                              \
 /* y = f(x) element-wise with the kernels' own exp, sigmoid, tanh or        \

@@ -223,3 +223,373 @@ int SN_FN(sn_generate)(int64_t *out, real *h, real *c,
     }
     return SN_OK;
 }
+
+/* ---- encoder-decoder decoding (seqnet.SequenceToSequence) ----
+ *
+ * Code 0 is both the start token (the first input) and the end token (an
+ * output that finishes a sequence).  The decoder's layer 0 reads codes
+ * (I_0 = K), or rows of the table E (K, I_0) when E is not NULL.  A step's
+ * log-probabilities are log softmax(h_top . V + cb), in double. */
+
+typedef struct {
+    SN_FN(stack_ws) s;
+    real *h, *c;            /* (W, Htot) live hypotheses' states */
+    real *h2, *c2;          /* (W, Htot) the same after their step */
+    double *logp;           /* (W, K) */
+    double *total, *ctot;   /* (W) summed log-probabilities; candidates' */
+    int64_t *codes, *codes2;   /* (W, max_len) */
+    int64_t *cpar, *ccode;     /* (W) candidates' parent and code */
+} SN_FN(decode_ws);
+
+static size_t SN_FN(carve_decode)(SN_FN(decode_ws) *w, char *base,
+                                  int64_t Htot, int64_t Gmax, int64_t Hmax,
+                                  int64_t K, int64_t max_len, int64_t W) {
+    size_t used = SN_FN(carve_stack)(&w->s, base, Gmax, Hmax, K);
+    sn_arena a = {base ? base + used : NULL, 0};
+    const size_t r = sizeof(real), d = sizeof(double), i = sizeof(int64_t);
+    w->h = sn_take(&a, r * W * Htot);
+    w->c = sn_take(&a, r * W * Htot);
+    w->h2 = sn_take(&a, r * W * Htot);
+    w->c2 = sn_take(&a, r * W * Htot);
+    w->logp = sn_take(&a, d * W * K);
+    w->total = sn_take(&a, d * W);
+    w->ctot = sn_take(&a, d * W);
+    w->codes = sn_take(&a, i * W * max_len);
+    w->codes2 = sn_take(&a, i * W * max_len);
+    w->cpar = sn_take(&a, i * W);
+    w->ccode = sn_take(&a, i * W);
+    return used + a.used + SN_ALIGN;
+}
+
+/* The batch greedy pass: every layer's states (B, H) twice (before and
+ * after the step, layer l's block at B*off_l), a tape for one step, the
+ * embedded inputs, codes, logits, the live rows' samples and the layer and
+ * GEMM workspaces. */
+typedef struct {
+    real *h, *c, *h2, *c2, *th, *tc, *gates, *hn, *x, *z;
+    int64_t *codes, *ones, *sample;
+    double *total, *logp;   /* (B); (K) one row's log-probabilities */
+    char *lws, *gws;
+    size_t lws_size, gws_size;
+} SN_FN(greedy_ws);
+
+static size_t SN_FN(carve_greedy)(SN_FN(greedy_ws) *w, char *base,
+                                  const sn_layer *layers, int n_layers,
+                                  int64_t Htot, int64_t Gmax, int64_t Hmax,
+                                  int64_t K, int64_t B, int n_threads) {
+    sn_arena a = {base, 0};
+    const size_t r = sizeof(real), i = sizeof(int64_t);
+    w->h = sn_take(&a, r * B * Htot);
+    w->c = sn_take(&a, r * B * Htot);
+    w->h2 = sn_take(&a, r * B * Htot);
+    w->c2 = sn_take(&a, r * B * Htot);
+    w->th = sn_take(&a, r * B * Hmax);
+    w->tc = sn_take(&a, r * B * Hmax);
+    w->gates = sn_take(&a, r * B * Gmax);
+    w->hn = sn_take(&a, r * B * Hmax);
+    w->x = sn_take(&a, r * B * layers[0].I);
+    w->z = sn_take(&a, r * B * K);
+    w->codes = sn_take(&a, i * B);
+    w->ones = sn_take(&a, i * B);
+    w->sample = sn_take(&a, i * B);
+    w->total = sn_take(&a, sizeof(double) * B);
+    w->logp = sn_take(&a, sizeof(double) * K);
+    w->lws_size = 0;
+    for (int l = 0; l < n_layers; l++)
+        w->lws_size = SN_MAX(w->lws_size, SN_FN(sn_layer_workspace_size)(
+                                              layers + l, 1, B, n_threads));
+    w->lws = sn_take(&a, w->lws_size);
+    w->gws_size = sn_gemm_workspace_size(n_threads);
+    w->gws = sn_take(&a, w->gws_size);
+    return a.used + SN_ALIGN;
+}
+
+size_t SN_FN(sn_decode_workspace_size)(const sn_layer *layers, int n_layers,
+                                       int64_t K, int64_t B, int64_t max_len,
+                                       int64_t width, int n_threads) {
+    int64_t Htot, Gmax, Hmax;
+    SN_FN(decode_ws) w;
+    SN_FN(greedy_ws) g;
+    if (SN_FN(check_stack)(layers, n_layers, &Htot, &Gmax, &Hmax) != SN_OK ||
+        K < 1 || B < 1 || max_len < 1 || width < 1 ||
+        K > ((int64_t)1 << 40) || B > ((int64_t)1 << 30) ||
+        max_len > ((int64_t)1 << 30) || width > ((int64_t)1 << 20) ||
+        width * SN_MAX(K, SN_MAX(Htot, max_len)) > ((int64_t)1 << 40) ||
+        B * SN_MAX(SN_MAX(K, Gmax), SN_MAX(Htot, layers[0].I)) >
+            ((int64_t)1 << 40))
+        return 0;
+    const int nt = sn_threads(n_threads);
+    size_t size = SN_FN(carve_greedy)(&g, NULL, layers, n_layers, Htot, Gmax,
+                                      Hmax, K, B, nt);
+    if (width > 1)
+        size += (size_t)nt * SN_FN(carve_decode)(&w, NULL, Htot, Gmax, Hmax,
+                                                 K, max_len, width);
+    return size;
+}
+
+/* log softmax in place over K values, in double. */
+static void SN_FN(log_softmax)(double *logp, int64_t K) {
+    double zmax = -INFINITY, sum = 0;
+    for (int64_t k = 0; k < K; k++)
+        zmax = logp[k] > zmax ? logp[k] : zmax;
+    for (int64_t k = 0; k < K; k++) {
+        logp[k] -= zmax;
+        sum += exp(logp[k]);
+    }
+    const double lse = log(sum);
+    for (int64_t k = 0; k < K; k++)
+        logp[k] -= lse;
+}
+
+/* One decoder step of one hypothesis from its state (h, c), updated in
+ * place, reading `code`; logp (K) written. */
+static void SN_FN(decode_step)(double *logp, real *h, real *c, int64_t code,
+                               const sn_layer *layers, int n_layers,
+                               const real *E, const real *V, const real *cb,
+                               int64_t K, SN_FN(stack_ws) *w) {
+    const real *top = SN_FN(step_row)(h, c, E ? E + code * layers[0].I : NULL,
+                                      code, layers, n_layers, w);
+    SN_FN(vecmat)(w->z, top, V, layers[n_layers - 1].H, K);
+    for (int64_t k = 0; k < K; k++)
+        logp[k] = (double)(w->z[k] + cb[k]);
+    SN_FN(log_softmax)(logp, K);
+}
+
+/* Greedy decoding of every sample at once: one step of every layer for
+ * the live rows (sn_layer_forward over one step: GEMMs for the batch),
+ * their logits by one GEMM; a row that ends leaves, the rest move up.
+ * logp is a scratch row of K doubles. */
+static int SN_FN(greedy_batch)(int64_t *out, int64_t *lengths,
+                               double *scores, double *logp, const real *h0,
+                               const real *c0, int64_t Htot,
+                               const sn_layer *layers, int n_layers,
+                               const real *E, const real *V, const real *cb,
+                               int64_t K, int64_t B, int64_t max_len,
+                               SN_FN(greedy_ws) *w, int n_threads) {
+    const int has_c = SN_FN(sn_cell_of)(layers[0].cell)->info.has_c;
+    const int64_t I0 = layers[0].I, Htop = layers[n_layers - 1].H;
+    for (int64_t b = 0; b < B; b++) {
+        int64_t off = 0;
+        for (int l = 0; l < n_layers; l++) {
+            const int64_t H = layers[l].H;
+            memcpy(w->h + B * off + b * H, h0 + b * Htot + off,
+                   sizeof(real) * H);
+            memcpy(w->c + B * off + b * H, c0 + b * Htot + off,
+                   sizeof(real) * H);
+            off += H;
+        }
+        w->codes[b] = 0;
+        w->ones[b] = 1;
+        w->sample[b] = b;
+        w->total[b] = 0;
+        lengths[b] = 0;
+    }
+    int64_t live = B;
+    for (int64_t t = 0; t < max_len && live > 0; t++) {
+        const real *x = NULL;
+        if (E) {
+            for (int64_t j = 0; j < live; j++)
+                memcpy(w->x + j * I0, E + w->codes[j] * I0,
+                       sizeof(real) * I0);
+            x = w->x;
+        }
+        int64_t off = 0;
+        for (int l = 0; l < n_layers; l++) {
+            const int64_t H = layers[l].H;
+            real *h_new = w->h2 + B * off, *c_new = w->c2 + B * off;
+            sn_tape tape = {.h = w->th, .c = w->tc, .gates = w->gates,
+                            .hn = w->hn, .h_n = h_new, .c_n = c_new};
+            int st = SN_FN(sn_layer_forward)(
+                &tape, layers + l, x, x ? NULL : w->codes, w->h + B * off,
+                has_c ? w->c + B * off : NULL, w->ones, 1, live, 0, 0,
+                w->lws, w->lws_size, n_threads);
+            if (st != SN_OK)
+                return st;
+            x = h_new;
+            off += H;
+        }
+        int st = SN_FN(sn_gemm)(w->z, K, x, Htop, V, K, 0, 0, 0, live, K,
+                                Htop, w->gws, w->gws_size, n_threads);
+        if (st != SN_OK)
+            return st;
+        int64_t kept = 0;
+        for (int64_t j = 0; j < live; j++) {
+            const int64_t b = w->sample[j];
+            for (int64_t k = 0; k < K; k++)
+                logp[k] = (double)(w->z[j * K + k] + cb[k]);
+            SN_FN(log_softmax)(logp, K);
+            int64_t code = 0;
+            for (int64_t k = 1; k < K; k++)
+                if (logp[k] > logp[code])
+                    code = k;        /* the lowest code among ties */
+            w->total[j] += logp[code];
+            if (code == 0) {
+                scores[b] = w->total[j] / (double)(lengths[b] + 1);
+                continue;
+            }
+            out[b * max_len + lengths[b]++] = code;
+            if (t + 1 == max_len) {
+                scores[b] = w->total[j] / (double)lengths[b];
+                continue;
+            }
+            /* Row j moves up to row `kept` of the next step. */
+            off = 0;
+            for (int l = 0; l < n_layers; l++) {
+                const int64_t H = layers[l].H;
+                memmove(w->h2 + B * off + kept * H, w->h2 + B * off + j * H,
+                        sizeof(real) * H);
+                memmove(w->c2 + B * off + kept * H, w->c2 + B * off + j * H,
+                        sizeof(real) * H);
+                off += H;
+            }
+            w->sample[kept] = b;
+            w->codes[kept] = code;
+            w->total[kept] = w->total[j];
+            kept++;
+        }
+        live = kept;
+        real *swap = w->h;
+        w->h = w->h2;
+        w->h2 = swap;
+        swap = w->c;
+        w->c = w->c2;
+        w->c2 = swap;
+    }
+    return SN_OK;
+}
+
+/* Beam search of one sample (see sn_decode in seqnet.h): the best
+ * hypothesis replaces out/n/best only when its score is strictly higher. */
+static void SN_FN(beam_one)(int64_t *out, int64_t *n_out, double *best,
+                            const real *h0, const real *c0, int64_t Htot,
+                            const sn_layer *layers, int n_layers,
+                            const real *E, const real *V, const real *cb,
+                            int64_t K, int64_t max_len, int64_t W,
+                            SN_FN(decode_ws) *w) {
+    const size_t sh = sizeof(real) * Htot;
+    int64_t live = 1, len = 0;
+    memcpy(w->h, h0, sh);
+    memcpy(w->c, c0, sh);
+    w->total[0] = 0;
+    for (int64_t t = 0; t < max_len && live > 0; t++) {
+        int64_t kept = 0;
+        for (int64_t r = 0; r < live; r++) {
+            real *h = w->h2 + r * Htot, *c = w->c2 + r * Htot;
+            double *lp = w->logp + r * K;
+            memcpy(h, w->h + r * Htot, sh);
+            memcpy(c, w->c + r * Htot, sh);
+            SN_FN(decode_step)(lp, h, c, t ? w->codes[r * max_len + t - 1] : 0,
+                               layers, n_layers, E, V, cb, K, &w->s);
+            /* Keep the W best candidates, sorted by summed log-probability;
+             * candidates come in (parent, code) order, so an equal one
+             * ranks after those already kept. */
+            for (int64_t k = 0; k < K; k++) {
+                const double v = w->total[r] + lp[k];
+                int64_t at = kept;
+                while (at > 0 && v > w->ctot[at - 1])
+                    at--;
+                if (at >= W)
+                    continue;
+                const int64_t last = kept < W ? kept : W - 1;
+                for (int64_t j = last; j > at; j--) {
+                    w->ctot[j] = w->ctot[j - 1];
+                    w->cpar[j] = w->cpar[j - 1];
+                    w->ccode[j] = w->ccode[j - 1];
+                }
+                w->ctot[at] = v;
+                w->cpar[at] = r;
+                w->ccode[at] = k;
+                if (kept < W)
+                    kept++;
+            }
+        }
+        int64_t next = 0;
+        for (int64_t j = 0; j < kept; j++) {
+            const int64_t r = w->cpar[j];
+            if (w->ccode[j] == 0) {
+                const double score = w->ctot[j] / (double)(t + 1);
+                if (score > *best) {
+                    *best = score;
+                    *n_out = t;
+                    memcpy(out, w->codes + r * max_len, sizeof(int64_t) * t);
+                }
+                continue;
+            }
+            memcpy(w->codes2 + next * max_len, w->codes + r * max_len,
+                   sizeof(int64_t) * t);
+            w->codes2[next * max_len + t] = w->ccode[j];
+            w->ctot[next] = w->ctot[j];
+            /* Parents sit in h2/c2; the new live set goes to h/c after. */
+            w->cpar[next] = r;
+            next++;
+        }
+        for (int64_t j = 0; j < next; j++) {
+            memcpy(w->h + j * Htot, w->h2 + w->cpar[j] * Htot, sh);
+            memcpy(w->c + j * Htot, w->c2 + w->cpar[j] * Htot, sh);
+            w->total[j] = w->ctot[j];
+        }
+        int64_t *swap = w->codes;
+        w->codes = w->codes2;
+        w->codes2 = swap;
+        live = next;
+        len = t + 1;
+    }
+    for (int64_t r = 0; r < live; r++) {     /* stopped by max_len */
+        const double score = w->total[r] / (double)len;
+        if (score > *best) {
+            *best = score;
+            *n_out = len;
+            memcpy(out, w->codes + r * max_len, sizeof(int64_t) * len);
+        }
+    }
+}
+
+int SN_FN(sn_decode)(int64_t *out, int64_t *lengths, double *scores,
+                     const real *h0, const real *c0, const sn_layer *layers,
+                     int n_layers, const real *E, const real *V,
+                     const real *cb, int64_t K, int64_t B, int64_t max_len,
+                     int64_t width, void *workspace, size_t workspace_size,
+                     int n_threads) {
+    int64_t Htot, Gmax, Hmax;
+    int st = SN_FN(check_stack)(layers, n_layers, &Htot, &Gmax, &Hmax);
+    if (st != SN_OK)
+        return st;
+    if (B < 1 || K < 1 || max_len < 1 || width < 1 ||
+        (E == NULL && layers[0].I != K))
+        return SN_EDIM;
+    if (!out || !lengths || !scores || !h0 || !c0 || !V || !cb || !workspace)
+        return SN_EARG;
+    const int nt = sn_threads(n_threads);
+    const size_t need = SN_FN(sn_decode_workspace_size)(
+        layers, n_layers, K, B, max_len, width, nt);
+    if (need == 0)
+        return SN_EDIM;
+    if (workspace_size < need)
+        return SN_EWORKSPACE;
+    char *base = sn_align_ptr(workspace);
+    SN_FN(greedy_ws) g;
+    const size_t greedy_size = SN_FN(carve_greedy)(
+        &g, base, layers, n_layers, Htot, Gmax, Hmax, K, B, nt);
+    char *beams = base + greedy_size;
+    SN_FN(decode_ws) w0;
+    const size_t each = width > 1 ? SN_FN(carve_decode)(
+        &w0, NULL, Htot, Gmax, Hmax, K, max_len, width) : 0;
+    st = SN_FN(greedy_batch)(out, lengths, scores, g.logp, h0, c0, Htot, layers,
+                             n_layers, E, V, cb, K, B, max_len, &g, nt);
+    if (st != SN_OK || width == 1)
+        return st;
+    const int nteam = (int)SN_MIN((int64_t)nt, B);
+    #pragma omp parallel num_threads(nteam) if (nteam > 1)
+    {
+        SN_FN(decode_ws) w;
+        char *mine = beams + (size_t)omp_get_thread_num() * each;
+        SN_FN(carve_decode)(&w, sn_align_ptr(mine), Htot, Gmax, Hmax, K,
+                            max_len, width);
+        #pragma omp for schedule(static)
+        for (int64_t b = 0; b < B; b++)
+            SN_FN(beam_one)(out + b * max_len, lengths + b, scores + b,
+                            h0 + b * Htot, c0 + b * Htot, Htot, layers,
+                            n_layers, E, V, cb, K, max_len, width, &w);
+    }
+    return SN_OK;
+}

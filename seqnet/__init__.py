@@ -33,6 +33,7 @@ from .classification import SequenceClassifier, SequenceTagger  # noqa: E402
 from .frames import sequences_from_frame  # noqa: E402
 from .preprocessing import SequenceScaler  # noqa: E402
 from .regression import SequenceRegressor  # noqa: E402
+from .seq2seq import SequenceToSequence  # noqa: E402
 from .text import CharRNN  # noqa: E402
 from ._stateful import StreamState  # noqa: E402
 from ._onnx import to_onnx  # noqa: E402
@@ -57,6 +58,6 @@ def show_config():
 
 __all__ = ["CharRNN", "LearningRateFinderResult", "SequenceClassifier",
            "SequenceRegressor", "SequenceTagger", "SequenceScaler",
-           "StreamState", "datasets", "find_learning_rate", "load",
-           "plotting", "sequences_from_frame", "show_config", "to_onnx",
-           "__version__"]
+           "SequenceToSequence", "StreamState", "datasets",
+           "find_learning_rate", "load", "plotting", "sequences_from_frame",
+           "show_config", "to_onnx", "__version__"]

@@ -129,6 +129,20 @@ cdef extern from "seqnet.h" nogil:
                         const int64_t *prime, int64_t n_prime, int64_t start, int64_t n,
                         double temperature, uint64_t seed, uint64_t stream,
                         uint64_t first, void *workspace, size_t workspace_size)
+    size_t sn_decode_workspace_size_f32(const sn_layer *layers, int n_layers, int64_t K,
+                                        int64_t B, int64_t max_len, int64_t width,
+                                        int n_threads)
+    size_t sn_decode_workspace_size_f64(const sn_layer *layers, int n_layers, int64_t K,
+                                        int64_t B, int64_t max_len, int64_t width,
+                                        int n_threads)
+    int sn_decode_f32(int64_t *out, int64_t *lengths, double *scores, const float *h0,
+                      const float *c0, const sn_layer *layers, int n_layers, const float *E,
+                      const float *V, const float *cb, int64_t K, int64_t B, int64_t max_len,
+                      int64_t width, void *workspace, size_t workspace_size, int n_threads)
+    int sn_decode_f64(int64_t *out, int64_t *lengths, double *scores, const double *h0,
+                      const double *c0, const sn_layer *layers, int n_layers, const double *E,
+                      const double *V, const double *cb, int64_t K, int64_t B, int64_t max_len,
+                      int64_t width, void *workspace, size_t workspace_size, int n_threads)
 
     int sn_isa_available()
     int sn_isa_current()

@@ -1036,6 +1036,80 @@ def generate(out, h, c, Stack stack not None, V, cb, prime, int64_t start,
                          seed, stream, first, workspace)
 
 
+def decode_workspace_size(Stack stack not None, int64_t K, int64_t B,
+                          int64_t max_len, int64_t width, int n_threads=0):
+    """Bytes of workspace for ``decode``."""
+    cdef size_t size
+    if stack.dtype == np.float64:
+        size = sn_decode_workspace_size_f64(stack.desc, len(stack.layers), K,
+                                            B, max_len, width, n_threads)
+    else:
+        size = sn_decode_workspace_size_f32(stack.desc, len(stack.layers), K,
+                                            B, max_len, width, n_threads)
+    if size == 0:
+        raise ValueError(f"decoding K={K} codes, B={B}, max_len={max_len}, "
+                         f"width={width}: a size is out of range")
+    return size
+
+
+cdef _decode(Stack stack, int64_t[:, ::1] out, int64_t[::1] lengths,
+             double[::1] scores, const floating[:, ::1] h0,
+             const floating[:, ::1] c0, const floating[:, ::1] E,
+             const floating[:, ::1] V, const floating[::1] cb, int64_t width,
+             unsigned char[::1] workspace, int n_threads):
+    cdef int st
+    cdef int n_layers = len(stack.layers)
+    cdef int64_t K = V.shape[1], B = out.shape[0], max_len = out.shape[1]
+    cdef const floating *pE = &E[0, 0] if E is not None else NULL
+    with nogil:
+        if floating is float:
+            st = sn_decode_f32(&out[0, 0], &lengths[0], &scores[0], &h0[0, 0],
+                               &c0[0, 0], stack.desc, n_layers, pE, &V[0, 0],
+                               &cb[0], K, B, max_len, width, &workspace[0],
+                               workspace.shape[0], n_threads)
+        else:
+            st = sn_decode_f64(&out[0, 0], &lengths[0], &scores[0], &h0[0, 0],
+                               &c0[0, 0], stack.desc, n_layers, pE, &V[0, 0],
+                               &cb[0], K, B, max_len, width, &workspace[0],
+                               workspace.shape[0], n_threads)
+    _check_status(st, "decode")
+
+
+def decode(out, lengths, scores, h0, c0, Stack stack not None, E, V, cb,
+           int64_t width, workspace, int n_threads=0):
+    """Greedy (and, width > 1, beam) decoding of B samples from their
+    initial states h0, c0 (B, sum of H) (see csrc/seqnet.h): out (B,
+    max_len) int64 codes, lengths (B,) int64 and scores (B,) float64
+    written."""
+    if getattr(V, "ndim", None) != 2 or getattr(out, "ndim", None) != 2:
+        raise ValueError("V and out must be 2-D arrays")
+    K = V.shape[1]
+    B, max_len = out.shape
+    if B < 1 or max_len < 1 or width < 1:
+        raise ValueError(f"B={B}, max_len={max_len} and width={width} must "
+                         "be at least 1")
+    _expect("V", V, (stack.top, K))
+    _expect("cb", cb, (K,))
+    _expect("h0", h0, (B, stack.width))
+    _expect("c0", c0, (B, stack.width))
+    _expect("lengths", lengths, (B,))
+    _expect("scores", scores, (B,))
+    if E is None:
+        if stack.I != K:
+            raise ValueError(f"the first layer reads {stack.I} inputs, but "
+                             f"the head has {K} codes")
+    else:
+        _expect("E", E, (K, stack.I))
+    _check_workspace(workspace, decode_workspace_size(stack, K, B, max_len,
+                                                      width, n_threads))
+    if stack.dtype == np.float64:
+        _decode[double](stack, out, lengths, scores, h0, c0, E, V, cb, width,
+                        workspace, n_threads)
+    else:
+        _decode[float](stack, out, lengths, scores, h0, c0, E, V, cb, width,
+                       workspace, n_threads)
+
+
 # ------------------------------------------------------------ activations
 
 cdef _activate(floating[::1] y, const floating[::1] x, int kind):

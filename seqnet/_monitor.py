@@ -26,16 +26,24 @@ PROGRESS_EVERY = {1: 10.0, 2: 1.0}
 def layer_groups(net):
     """(names, bounds): the parameter groups of ``net`` as in
     ``parameters_`` without the tensor suffix ("layer0.forward",
-    "output", "embedding"), in buffer order, and their element ranges."""
-    names, bounds, offset = [], [0], 0
-    for name, shape, _ in net._layout:
+    "output", "embedding"), in buffer order, and their element ranges,
+    read off ``net.views``.  Alignment padding between views, as a
+    SequenceToSequence's buffer has, is a group named None, not
+    reported."""
+    base, item = net.params.ctypes.data, net.params.itemsize
+    spans = sorted(((view.ctypes.data - base) // item, view.size, name)
+                   for name, view in net.views.items() if view.size)
+    names, bounds = [], [0]
+    for start, size, name in spans:
         group = name.rsplit(".", 1)[0]
-        offset += math.prod(shape)
+        if start != bounds[-1]:
+            names.append(None)
+            bounds.append(start)
         if names and names[-1] == group:
-            bounds[-1] = offset
+            bounds[-1] = start + size
         else:
             names.append(group)
-            bounds.append(offset)
+            bounds.append(start + size)
     return names, np.array(bounds, np.int64)
 
 
@@ -92,10 +100,18 @@ class EpochMonitor:
     def summary(self):
         """The epoch's gradient and per-layer statistics (the part of a
         ``history_`` entry this monitor knows)."""
-        n = max(self.n_updates, 1)
+        if self.n_updates == 0:
+            # The epoch's updates were made elsewhere (seqnet.dask's
+            # workers): nothing was measured here.
+            return {"seconds": time.perf_counter() - self.started,
+                    "grad_norm": None, "clip_fraction": None,
+                    "n_updates": 0, "layers": {}}
+        n = self.n_updates
         sizes = np.diff(self.bounds)
         layers = {}
         for name, (pp, dd), size in zip(self.names, self.sums, sizes):
+            if name is None:
+                continue
             param_rms = math.sqrt(pp / (n * size))
             update_rms = math.sqrt(dd / (n * size))
             ratio = (math.log10(update_rms / param_rms)

@@ -431,8 +431,11 @@ class Network:
         ``d_out`` (T, B, D) is the gradient of the top layer's output or
         None, ``d_final`` (B, D) that of its final states or None.
         Parameter gradients accumulate into ``grad_layers`` (from
-        ``gradient_layers``).
+        ``gradient_layers``).  Returns per layer and direction the
+        gradients (dh0, dc0) of the initial states (buffers, dc0 None
+        without a cell state).
         """
+        d_initial = [None] * len(self.hidden_sizes)
         for layer in reversed(range(len(self.hidden_sizes))):
             x = trace.inputs[layer]
             T, B = x.shape[:2]
@@ -460,6 +463,7 @@ class Network:
                                         dh, dh_n, None, x, h0, c0,
                                         trace.tapes[layer][d], lengths,
                                         d == 1, workspace, n_threads)
+                d_initial[layer] = (d_initial[layer] or []) + [(dh0, dc0)]
                 if want_dx:
                     if dx_sum is None:
                         dx_sum = buffers.get(f"dxsum{layer}", dx.shape)
@@ -470,6 +474,7 @@ class Network:
         if trace.codes is not None:
             _kernels.embedding_backward(grad_layers["embedding"], d_out,
                                         trace.codes, lengths)
+        return d_initial
 
     def _split(self, grad, d, H, name, buffers):
         """Direction d's half of a gradient, as its own contiguous array."""

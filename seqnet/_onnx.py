@@ -103,6 +103,11 @@ CharRNN
     if not isinstance(estimator, BaseSequenceEstimator):
         raise TypeError("to_onnx exports seqnet's estimators, got "
                         f"{type(estimator).__name__}")
+    from .seq2seq import SequenceToSequence
+    if isinstance(estimator, SequenceToSequence):
+        raise TypeError(
+            "to_onnx does not export SequenceToSequence: its decoding loop "
+            "(greedy or beam search) has no single-graph form here yet")
     estimator._check_fitted()
     if not isinstance(opset, int) or opset < _MIN_OPSET:
         raise ValueError(f"opset must be an int >= {_MIN_OPSET}, got "

