@@ -173,6 +173,14 @@ def gather_state(est):
     return meta, arrays
 
 
+def _check_params(est):
+    """The checks of the constructor parameters that load makes; save
+    makes them too, so that it never writes a file load refuses (a
+    parameter set to a bad value after the fit)."""
+    est._validate_params()
+    est._hidden()
+
+
 def save(est, path):
     """Write a fitted estimator to ``path`` (see the module docstring)."""
     if type(est).__name__ not in _classes():
@@ -181,6 +189,7 @@ def save(est, path):
             f"{', '.join(sorted(_classes()))}); pickle it, for files you "
             "trust only")
     est._check_fitted()
+    _check_params(est)
     meta, arrays = gather_state(est)
     text = json.dumps(meta, indent=1, sort_keys=True).encode("utf-8")
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
@@ -357,8 +366,7 @@ def _params(meta, archive, cls):
         params[key] = value
     est.set_params(**params)
     try:
-        est._validate_params()
-        est._hidden()
+        _check_params(est)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"the saved parameters are invalid: {exc}") \
             from None

@@ -395,3 +395,14 @@ def test_token_vocabulary_is_checked(tmp_path):
                                           ["a"]))
     with pytest.raises(ValueError, match="vocabulary"):
         seqnet.load(io.BytesIO(short))
+
+
+@pytest.mark.parametrize("params", [dict(batch_size=0),
+                                    dict(hidden_sizes=())])
+def test_save_refuses_parameters_load_would_refuse(params, tmp_path):
+    # Found by tests/test_stress.py: a parameter set to a bad value after
+    # the fit was written, and the file then refused by load.
+    est = pickle.loads(pickle.dumps(MODELS[0][1])).set_params(**params)
+    with pytest.raises(ValueError):
+        est.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
