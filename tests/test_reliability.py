@@ -57,6 +57,9 @@ RSS_GROWTH_BOUND_MB = 8.0
 INTERRUPT_LATENCY_BOUND_S = 1.0
 
 
+TESTS = os.path.dirname(os.path.abspath(__file__))
+
+
 def run_python(code, timeout=120, env=None, cwd=None):
     """Run ``code`` in a fresh interpreter (outside the source tree, so it
     imports the installed seqnet); return the JSON its last line prints."""
@@ -675,39 +678,14 @@ INTERRUPT_SCRIPT = """
     from sklearn.exceptions import NotFittedError
     from seqnet import CharRNN, SequenceClassifier, SequenceTagger
 
-    # Python turns SIGINT into KeyboardInterrupt only if SIGINT was not
-    # ignored when it started, and a shell's background job (`cmd &`)
-    # starts with it ignored: the test suite run that way would fit for
-    # 10,000 epochs.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    from _interrupt import catch_ctrl_c, interrupted
+    catch_ctrl_c()
 
     PAGE = os.sysconf("SC_PAGE_SIZE")
 
     def rss_mb():
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * PAGE / 2**20
-
-    def interrupted(call, after):
-        # Ctrl-C from another thread after `after` seconds; Python raises
-        # KeyboardInterrupt in the main thread as soon as the running
-        # kernel call returns.  Returns the delay.
-        sent = []
-
-        def ctrl_c():
-            sent.append(time.perf_counter())
-            os.kill(os.getpid(), signal.SIGINT)
-
-        timer = threading.Timer(after, ctrl_c)
-        timer.start()
-        try:
-            call()
-        except KeyboardInterrupt:
-            caught = time.perf_counter()
-            timer.join()
-            return caught - sent[0]
-        timer.cancel()
-        raise AssertionError(f"the call ended within {after} s, before the "
-                             "interrupt")
 
     def snapshot(model):
         # The fitted state: every attribute but the parameters of
@@ -796,7 +774,8 @@ INTERRUPT_SCRIPT = """
 
 
 def test_ctrl_c_interrupts_fit_quickly_and_leaves_the_estimator_as_it_was():
-    report = run_python(INTERRUPT_SCRIPT, timeout=300)
+    report = run_python(INTERRUPT_SCRIPT, timeout=300,
+                        env={"PYTHONPATH": TESTS})
     latencies = report.pop("latencies")
     print(f"Ctrl-C latency over {len(latencies)} interrupted fits: median "
           f"{1e3 * np.median(latencies):.1f} ms, max "

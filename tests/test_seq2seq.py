@@ -396,23 +396,8 @@ import json, os, signal, threading, time, warnings
 import numpy as np
 warnings.simplefilter("ignore")
 from seqnet import SequenceToSequence
-signal.signal(signal.SIGINT, signal.default_int_handler)
-
-def interrupted(call, after):
-    sent = []
-    def ctrl_c():
-        sent.append(time.perf_counter())
-        os.kill(os.getpid(), signal.SIGINT)
-    timer = threading.Timer(after, ctrl_c)
-    timer.start()
-    try:
-        call()
-    except KeyboardInterrupt:
-        caught = time.perf_counter()
-        timer.join()
-        return caught - sent[0]
-    timer.cancel()
-    raise AssertionError("the call ended before the interrupt")
+from _interrupt import catch_ctrl_c, interrupted
+catch_ctrl_c()
 
 rng = np.random.default_rng(0)
 X = ["".join(rng.choice(list("abcdef"), rng.integers(3, 12)))
@@ -436,9 +421,11 @@ def test_ctrl_c_stops_fit_and_decoding_quickly():
     import os
     import subprocess
     import sys
+    tests = os.path.dirname(os.path.abspath(__file__))
     proc = subprocess.run([sys.executable, "-c", INTERRUPT_SCRIPT],
                           capture_output=True, text=True, timeout=120,
-                          cwd=os.path.expanduser("~"))
+                          cwd=os.path.expanduser("~"),
+                          env={**os.environ, "PYTHONPATH": tests})
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["unfitted"] and report["fitted"]

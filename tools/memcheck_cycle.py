@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from seqnet import (CharRNN, SequenceClassifier, SequenceRegressor,
-                    SequenceScaler, SequenceTagger)
+                    SequenceScaler, SequenceTagger, SequenceToSequence)
 
 warnings.simplefilter("ignore")
 rng = np.random.default_rng(0)
@@ -47,6 +47,20 @@ for cell, extra in (("lstm", dict(peepholes=True)), ("gru", {}),
     char.sample(20, prime="hel", temperature=0.8, random_state=0)
     char.score("hello")
     char.step("he")
+
+    # Tokens through an embedding; an encoder-decoder decoding greedily
+    # and by beam search (sn_decode); a schedule (the monitor's
+    # update_stats runs on every update of every fit above too).
+    words = ["abc", "ba", "cab", "a", "bca", "cb"] * 2
+    SequenceClassifier(cell=cell, hidden_sizes=(4,), embedding_size=3,
+                       max_epochs=1, random_state=0, n_jobs=2,
+                       learning_rate_schedule="cosine").fit(
+        words, [len(w) % 2 for w in words]).predict(words)
+    s2s = SequenceToSequence(cell=cell, hidden_sizes=(5,), bidirectional=True,
+                             embedding_size=3, max_epochs=2, random_state=0,
+                             n_jobs=2).fit(words, [w[::-1] for w in words])
+    s2s.predict(words)
+    s2s.predict(words, beam_width=3)
 
 SequenceScaler().fit(X).transform(X)
 print("memcheck cycle done")

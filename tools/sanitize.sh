@@ -76,7 +76,8 @@ if [ $# -eq 0 ]; then
         "$ROOT/tests/test_estimators.py" "$ROOT/tests/test_stateful.py" \
         "$ROOT/tests/test_text.py" "$ROOT/tests/test_properties.py" \
         "$ROOT/tests/test_reliability.py" "$ROOT/tests/test_tokens.py" \
-        "$ROOT/tests/test_seq2seq.py" \
+        "$ROOT/tests/test_seq2seq.py" "$ROOT/tests/test_schedules.py" \
+        "$ROOT/tests/test_training_state.py" "$ROOT/tests/test_stress.py" \
         -k "not cycles_do_not_grow_memory" \
         -m "not slow" -p no:cacheprovider -q
 fi
