@@ -139,4 +139,7 @@ HISTORY_DOC = """\
         mean squares over the layer's parameters after each update and
         over each update's changes) and "log10_update_ratio", the log10 of
         their ratio (around -3 is healthy; see ``seqnet.plotting``).
+        An epoch trained by ``seqnet.dask.DataParallel`` updates on its
+        workers: its "grad_norm" and "clip_fraction" are None and its
+        "layers" empty.
 """

@@ -337,3 +337,15 @@ def test_missing_dask_names_the_extra(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60).stdout
     assert 'pip install "seqnet[dask]"' in out
+
+
+
+def test_history_does_not_invent_statistics_measured_on_workers(client):
+    X, y = _data(n=32)
+    fitted = DataParallel(_sgd(max_epochs=2), client=client).fit(X, y)
+    history = fitted.estimator_.history_
+    assert [h["epoch"] for h in history] == [1, 2]
+    for h in history:
+        assert h["loss"] > 0 and h["learning_rate"] == 0.2
+        assert h["grad_norm"] is None and h["clip_fraction"] is None
+        assert h["layers"] == {} and h["n_updates"] == 0
