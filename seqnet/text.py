@@ -89,8 +89,17 @@ def _progress_note(run, total, count):
     return f"loss {total / count:.4f}, {rate:,.0f} chars/s"
 
 
-# Codes per C call of sample(): Ctrl-C is seen between calls.
+# Codes per C call of sample(), at most: Ctrl-C is seen between calls.
 _SAMPLE_CHUNK = 4096
+# Parameters read per C call of sample(), at most (each code reads every
+# parameter about once): a call is then a few milliseconds of work
+# whatever the model's size, also under a sanitizer's tenfold slowdown.
+_SAMPLE_WORK = 1 << 26
+
+
+def _sample_piece(n_params):
+    """Codes per C call of sample() for a network of ``n_params``."""
+    return max(1, min(_SAMPLE_CHUNK, _SAMPLE_WORK // max(n_params, 1)))
 
 
 class _TextData:
@@ -461,21 +470,21 @@ min_learning_rate, warmup_epochs
         out = np.empty(int(n_chars), np.int64)
         seed = check_random_state(random_state).randint(2**31)
         ws = np.empty(stack.workspace_size(1, net.n_outputs), np.uint8)
-        # In pieces of _SAMPLE_CHUNK codes, each a C call, so that Ctrl-C is
+        # In pieces of _sample_piece codes, each a C call, so that Ctrl-C is
         # seen between them: the prime fed first (drawing nothing), then
         # the draws, each piece starting from the last code drawn, with the
         # draw counter carried on (the same codes as one call would draw).
         V, cb = net.views["output.V"], net.views["output.c"]
         h, c, none = state.h[0], state.c[0], np.zeros(0, np.int64)
-        fed = 0
-        while len(prime_codes) - fed > _SAMPLE_CHUNK:
+        chunk, fed = _sample_piece(net.params.size), 0
+        while len(prime_codes) - fed > chunk:
             _kernels.generate(out[:0], h, c, stack, V, cb,
-                              prime_codes[fed:fed + _SAMPLE_CHUNK], start,
+                              prime_codes[fed:fed + chunk], start,
                               float(temperature), seed, 0, ws)
-            fed += _SAMPLE_CHUNK
+            fed += chunk
         prime_rest, drawn = prime_codes[fed:], 0
         while True:
-            piece = min(_SAMPLE_CHUNK, len(out) - drawn)
+            piece = min(chunk, len(out) - drawn)
             _kernels.generate(out[drawn:drawn + piece], h, c, stack, V, cb,
                               prime_rest, start, float(temperature), seed, 0,
                               ws, drawn)

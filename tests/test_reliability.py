@@ -717,7 +717,7 @@ INTERRUPT_SCRIPT = """
 
     # 1. An unfitted estimator stays unfitted.
     model = SequenceClassifier(**long_fit)
-    latencies.append(interrupted(lambda: model.fit(X, y), 0.5))
+    latencies.append(('first fit', interrupted(lambda: model.fit(X, y), 0.5)))
     try:
         model.predict(X[:2])
         report["unfitted_stays_unfitted"] = False
@@ -729,14 +729,15 @@ INTERRUPT_SCRIPT = """
     model = SequenceClassifier(**{**long_fit, "max_epochs": 2}).fit(X, y)
     before, proba = snapshot(model), model.predict_proba(X)
     model.set_params(max_epochs=10_000)
-    latencies.append(interrupted(lambda: model.fit(X, y), 0.5))
+    latencies.append(('refit', interrupted(lambda: model.fit(X, y), 0.5)))
     report["refit_undone"] = same(snapshot(model), before)
     model.set_params(warm_start=True)
-    latencies.append(interrupted(lambda: model.fit(X, y), 0.5))
+    latencies.append(('warm_start fit',
+                      interrupted(lambda: model.fit(X, y), 0.5)))
     report["warm_start_undone"] = same(snapshot(model), before)
     big = [40 * x for x in X * 16]   # one epoch: a second or more
-    latencies.append(interrupted(
-        lambda: model.partial_fit(big, np.ones(len(big), int)), 0.2))
+    latencies.append(('partial_fit', interrupted(
+        lambda: model.partial_fit(big, np.ones(len(big), int)), 0.2)))
     report["partial_fit_undone"] = same(snapshot(model), before)
     report["predicts_as_before"] = bool(np.array_equal(
         model.predict_proba(X), proba))
@@ -744,24 +745,27 @@ INTERRUPT_SCRIPT = """
     # 3. Truncated BPTT and CharRNN.
     tags = [(x[:, 0] > 0).astype(int) for x in X]
     tagger = SequenceTagger(**{**long_fit, "tbptt_length": 8})
-    latencies.append(interrupted(lambda: tagger.fit(X, tags), 0.5))
+    latencies.append(('tagger fit',
+                      interrupted(lambda: tagger.fit(X, tags), 0.5)))
     report["tagger_unfitted"] = not hasattr(tagger, "_net")
     char = CharRNN(hidden_sizes=(128, 128), max_epochs=2, random_state=0)
     char.fit("to be or not to be " * 30)
     before = snapshot(char)
     char.set_params(max_epochs=10_000)
-    latencies.append(interrupted(
-        lambda: char.fit("to be or not to be " * 3000), 0.5))
+    latencies.append(('CharRNN fit', interrupted(
+        lambda: char.fit("to be or not to be " * 3000), 0.5)))
     report["charrnn_undone"] = same(snapshot(char), before)
     # Sampling millions of characters, in C, is interruptible too.
-    latencies.append(interrupted(lambda: char.sample(3_000_000), 0.5))
+    latencies.append(('CharRNN sample',
+                      interrupted(lambda: char.sample(3_000_000), 0.5)))
 
     # 4. No workspace piles up: ten more interrupted fits.
     gc.collect()
     start = rss_mb()
     for i in range(10):
         model = SequenceClassifier(**long_fit)
-        latencies.append(interrupted(lambda: model.fit(X, y), 0.2))
+        latencies.append(('fit in the memory loop',
+                          interrupted(lambda: model.fit(X, y), 0.2)))
     gc.collect()
     report["rss_growth_mb"] = rss_mb() - start
 
@@ -776,12 +780,15 @@ INTERRUPT_SCRIPT = """
 def test_ctrl_c_interrupts_fit_quickly_and_leaves_the_estimator_as_it_was():
     report = run_python(INTERRUPT_SCRIPT, timeout=300,
                         env={"PYTHONPATH": TESTS})
-    latencies = report.pop("latencies")
+    named = report.pop("latencies")
+    latencies = [seconds for _, seconds in named]
     print(f"Ctrl-C latency over {len(latencies)} interrupted fits: median "
           f"{1e3 * np.median(latencies):.1f} ms, max "
           f"{1e3 * max(latencies):.1f} ms; RSS growth over 10 of them "
           f"{report['rss_growth_mb']:.2f} MB")
-    assert max(latencies) < INTERRUPT_LATENCY_BOUND_S, latencies
+    assert max(latencies) < INTERRUPT_LATENCY_BOUND_S, \
+        [(call, seconds) for call, seconds in named
+         if seconds >= INTERRUPT_LATENCY_BOUND_S]
     assert report.pop("rss_growth_mb") < RSS_GROWTH_BOUND_MB
     assert all(report.values()), report
 
