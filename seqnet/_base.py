@@ -544,12 +544,7 @@ class BaseSequenceEstimator(BaseEstimator):
         the parameters describe: one whose architecture or dtype they no
         longer describe would go on training while get_params() says
         otherwise."""
-        net = self._net
-        asked = self._new_network_spec()
-        have = dict(cell=net.cell, hidden_sizes=net.hidden_sizes,
-                    bidirectional=net.directions == 2,
-                    peepholes=net.peepholes, activation=net.activation,
-                    dtype=net.dtype.name, embedding_size=net.embedding_size)
+        asked, have = self._new_network_spec(), self._fitted_network_spec()
         changed = [f"{k} {have[k]!r} -> {asked[k]!r}" for k in asked
                    if asked[k] != have[k]]
         if changed:
@@ -559,6 +554,15 @@ class BaseSequenceEstimator(BaseEstimator):
                 "(warm_start=True or partial_fit) keeps the fitted one; set "
                 "the parameters back, or fit with warm_start=False to "
                 "start anew")
+
+    def _fitted_network_spec(self):
+        """The fitted network's architecture, as _new_network_spec gives
+        it."""
+        net = self._net
+        return dict(cell=net.cell, hidden_sizes=net.hidden_sizes,
+                    bidirectional=net.directions == 2,
+                    peepholes=net.peepholes, activation=net.activation,
+                    dtype=net.dtype.name, embedding_size=net.embedding_size)
 
     def _new_network_spec(self):
         """What the parameters ask of the network, as Network records it."""

@@ -42,18 +42,9 @@ class _Seq2SeqNet:
     parameters in one flat buffer with named views (``encoder.*``,
     ``bridge.M``, ``bridge.m``, ``decoder.*``)."""
 
-    def __init__(self, cell, encoder_sizes, decoder_sizes, bidirectional,
-                 peepholes, activation, n_inputs, input_embedding, n_codes,
-                 output_embedding, dtype):
-        self._spec = dict(
-            cell=cell, encoder_sizes=None if encoder_sizes is None
-            else tuple(int(h) for h in encoder_sizes),
-            decoder_sizes=tuple(int(h) for h in decoder_sizes),
-            bidirectional=bool(bidirectional), peepholes=bool(peepholes),
-            activation=activation, n_inputs=int(n_inputs),
-            input_embedding=input_embedding, n_codes=int(n_codes),
-            output_embedding=output_embedding, dtype=np.dtype(dtype).name)
-        self.dtype = np.dtype(dtype)
+    def __init__(self, *args):
+        self._spec = self.spec(*args)
+        self.dtype = np.dtype(self._spec["dtype"])
         self._build()
         self.params = aligned_zeros(self._size, self.dtype)
         self.decay = np.zeros(self._size, np.uint8)
@@ -64,6 +55,20 @@ class _Seq2SeqNet:
                 self.decay[start:start + self._bridge_shape[0] *
                            self._bridge_shape[1]] = 1
         self._set_views()
+
+    @staticmethod
+    def spec(cell, encoder_sizes, decoder_sizes, bidirectional, peepholes,
+             activation, n_inputs, input_embedding, n_codes,
+             output_embedding, dtype):
+        """The architecture, normalised, as the network records it."""
+        return dict(
+            cell=cell, encoder_sizes=None if encoder_sizes is None
+            else tuple(int(h) for h in encoder_sizes),
+            decoder_sizes=tuple(int(h) for h in decoder_sizes),
+            bidirectional=bool(bidirectional), peepholes=bool(peepholes),
+            activation=activation, n_inputs=int(n_inputs),
+            input_embedding=input_embedding, n_codes=int(n_codes),
+            output_embedding=output_embedding, dtype=np.dtype(dtype).name)
 
     def _build(self):
         s = self._spec
@@ -497,29 +502,29 @@ class SequenceToSequence(BaseSequenceEstimator):
                              f"non-empty sequence of them, got {sizes!r}")
         return sizes
 
-    def _new_network(self):
+    def _network_args(self):
         tokens = "vocabulary_" in self.__dict__
-        return _Seq2SeqNet(
-            self.cell, None if self._one_to_many else self._hidden(),
-            self._decoder_hidden(), self.bidirectional, self.peepholes,
-            self.activation, self._n_inputs,
-            self.embedding_size if tokens else None,
-            len(self.output_tokens_) + 1, self.embedding_size,
-            self._real_dtype())
+        return (self.cell, None if self._one_to_many else self._hidden(),
+                self._decoder_hidden(), self.bidirectional, self.peepholes,
+                self.activation, self._n_inputs,
+                self.embedding_size if tokens else None,
+                len(self.output_tokens_) + 1, self.embedding_size,
+                self._real_dtype())
 
-    def _check_same_network(self):
-        asked = self._new_network()._spec
-        have = dict(self._net._spec)
-        for key in ("n_inputs", "n_codes"):
-            asked.pop(key)
-            have.pop(key)
-        changed = [f"{k} {have[k]!r} -> {asked[k]!r}" for k in asked
-                   if asked[k] != have[k]]
-        if changed:
-            raise ValueError(
-                f"this {type(self).__name__} was fitted with another "
-                f"network ({'; '.join(changed)}): set the parameters back, "
-                "or fit with warm_start=False to start anew")
+    def _new_network(self):
+        return _Seq2SeqNet(*self._network_args())
+
+    # The sizes of the data (inputs, output tokens) are the fitted model's,
+    # not parameters: continuing to train compares the rest.
+    def _new_network_spec(self):
+        spec = _Seq2SeqNet.spec(*self._network_args())
+        del spec["n_inputs"], spec["n_codes"]
+        return spec
+
+    def _fitted_network_spec(self):
+        spec = dict(self._net._spec)
+        del spec["n_inputs"], spec["n_codes"]
+        return spec
 
     def _check_config(self):
         pass
@@ -626,14 +631,15 @@ class SequenceToSequence(BaseSequenceEstimator):
         np.tanh(z, out=z)
         return z
 
-    def _loss_and_gradient(self, run, data, batch, train=False):
+    def _loss_and_gradient(self, run, data, batch, train=False,
+                           gradient=True):
         """Summed loss over the output tokens of samples ``batch`` and
-        their count; the gradient of the mean loss in run.grads (zeroed
-        first)."""
+        their count; with ``gradient``, the gradient of the mean loss in
+        run.grads (zeroed first) -- without, no backward pass is run."""
         net = self._net
         dropout = self.dropout if train else 0.0
         s, order, trace, x_lengths = self._encode(run, data.seqs, batch,
-                                                  dropout, keep=True)
+                                                  dropout, keep=gradient)
         rows = batch[order]
         z = self._bridge(run, s)
         perm = np.argsort(-data.targets.lengths[rows], kind="stable")
@@ -643,7 +649,7 @@ class SequenceToSequence(BaseSequenceEstimator):
         out, _, dtrace = dec.forward(
             inp, lengths, run.buffers, run.workspace, run.n_threads,
             dropout=dropout, seed=self._seed + 1, stream=self._n_updates,
-            initial=initial, train=True)
+            initial=initial, train=gradient)
         T, B = inp.shape
         valid = (np.arange(T)[:, None] < lengths[None, :]).reshape(-1)
         count = int(valid.sum())
@@ -657,6 +663,8 @@ class SequenceToSequence(BaseSequenceEstimator):
             P, d_feats, g_dec_views["output.V"], g_dec_views["output.c"],
             feats, dec.views["output.V"], dec.views["output.c"],
             tgt.reshape(-1), w, run.workspace, run.n_threads)
+        if not gradient:
+            return loss * count, count
         d_init = dec.backward(dtrace, d_feats.reshape(out.shape), None,
                               lengths, g_dec, run.buffers, run.workspace,
                               run.n_threads, dropout=dropout,
@@ -700,7 +708,8 @@ class SequenceToSequence(BaseSequenceEstimator):
         data = _SequenceData(seqs, targets, None, None)
         for start in range(0, len(idx), self.batch_size):
             loss, n = self._loss_and_gradient(
-                run, data, idx[start:start + self.batch_size])
+                run, data, idx[start:start + self.batch_size],
+                gradient=False)
             total += loss
             count += n
         return total, count

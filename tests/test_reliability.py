@@ -66,7 +66,7 @@ def run_python(code, timeout=120, env=None, cwd=None):
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
         text=True, timeout=timeout, cwd=cwd or os.path.expanduser("~"),
-        env={**os.environ, **(env or {})})
+        env={**os.environ, "PYTHONPATH": TESTS, **(env or {})})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -527,7 +527,8 @@ def test_kernels_called_directly_after_fork_do_not_hang():
     # (csrc/common.h's sn_threads), not in the estimators: a child calling
     # the low-level kernels with n_threads=2 runs them on one thread.
     code = """
-        import json, os, time
+        import json, os
+        from _child import wait_child
         import numpy as np
         from seqnet import _kernels, _ops
         rng = np.random.default_rng(0)
@@ -543,18 +544,7 @@ def test_kernels_called_directly_after_fork_do_not_hang():
                                   np.full(64, 30), n_threads=2)[0]
             os._exit(0 if np.array_equal(child, parent)
                      and np.isfinite(h).all() else 3)
-        start = time.time()
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                code = os.waitstatus_to_exitcode(status)
-                break
-            if time.time() - start > 60:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                code = "hung"
-                break
-            time.sleep(0.05)
+        code = wait_child(pid)
         print(json.dumps({"child": code}))
     """
     result = run_python(code, timeout=240, env={"OMP_NUM_THREADS": "2"})
@@ -569,6 +559,7 @@ def test_fit_after_fork_of_a_process_that_ran_openmp():
         import json, os, time, warnings
         import numpy as np
         warnings.simplefilter("ignore")
+        from _child import wait_child
         from seqnet import SequenceClassifier
         rng = np.random.default_rng(0)
         X = rng.standard_normal((128, 30, 8))
@@ -582,17 +573,7 @@ def test_fit_after_fork_of_a_process_that_ran_openmp():
             child = SequenceClassifier(**params).fit(X, y).predict_proba(X)
             os._exit(0 if np.array_equal(child, parent) else 3)
         start = time.time()
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                code = os.waitstatus_to_exitcode(status)
-                break
-            if time.time() - start > 60:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                code = "hung"
-                break
-            time.sleep(0.05)
+        code = wait_child(pid)
         # The parent keeps its threads.
         again = SequenceClassifier(**params).fit(X, y).predict_proba(X)
         print(json.dumps({"child": code, "seconds": time.time() - start,
@@ -678,7 +659,7 @@ INTERRUPT_SCRIPT = """
     from sklearn.exceptions import NotFittedError
     from seqnet import CharRNN, SequenceClassifier, SequenceTagger
 
-    from _interrupt import catch_ctrl_c, interrupted
+    from _child import catch_ctrl_c, interrupted
     catch_ctrl_c()
 
     PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -778,8 +759,7 @@ INTERRUPT_SCRIPT = """
 
 
 def test_ctrl_c_interrupts_fit_quickly_and_leaves_the_estimator_as_it_was():
-    report = run_python(INTERRUPT_SCRIPT, timeout=300,
-                        env={"PYTHONPATH": TESTS})
+    report = run_python(INTERRUPT_SCRIPT, timeout=300)
     named = report.pop("latencies")
     latencies = [seconds for _, seconds in named]
     print(f"Ctrl-C latency over {len(latencies)} interrupted fits: median "

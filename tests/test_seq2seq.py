@@ -396,7 +396,7 @@ import json, os, signal, threading, time, warnings
 import numpy as np
 warnings.simplefilter("ignore")
 from seqnet import SequenceToSequence
-from _interrupt import catch_ctrl_c, interrupted
+from _child import catch_ctrl_c, interrupted
 catch_ctrl_c()
 
 rng = np.random.default_rng(0)

@@ -1,6 +1,6 @@
-"""Ctrl-C on a timer, for the interrupt tests' child interpreters
-(tests/test_reliability.py, tests/test_seq2seq.py), which find this module
-through PYTHONPATH."""
+"""Helpers for the tests' child interpreters (tests/test_reliability.py,
+tests/test_seq2seq.py), which find this module through PYTHONPATH: Ctrl-C
+on a timer, and waiting for a forked child that may hang."""
 import os
 import signal
 import threading
@@ -36,3 +36,18 @@ def interrupted(call, after):
     timer.cancel()
     raise AssertionError(f"the call ended within {after} s, before the "
                          "interrupt")
+
+
+def wait_child(pid, timeout=60.0):
+    """The exit code of forked child ``pid``, or "hung" (and the child
+    killed) when it has not ended within ``timeout`` seconds."""
+    start = time.time()
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.time() - start > timeout:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            return "hung"
+        time.sleep(0.05)
