@@ -10,21 +10,10 @@
 #include "gemm.h"
 #include "team.h"
 
-/* Blocks: a KC x nr micro-panel of B stays in L1 while the micro-kernel
- * streams MC x KC of packed A from L2, and the KC x NC block of B (1 MiB:
- * NC is in elements, so the double block holds half the columns) is
- * reused for every MC block of A -- from L2 where a core's L2 holds it,
- * else from L3.  The GEMM-bound shapes of bench/compare_torch.py (medium,
- * large) measure the choice. */
-#define KC 256
-#define MC 192
-#define NC_F32 1024
-#define NC_F64 512
-#if SN_DOUBLE
-#define NC NC_F64
-#else
-#define NC NC_F32
-#endif
+/* Blocks (sn_gemm_blocks_of): a kc x nr micro-panel of B stays in L1
+ * while the micro-kernel streams mc x kc of A from L2, and the kc x nc
+ * block of B is reused for every mc block of A from L2.  The GEMM-bound
+ * shapes of bench/compare_torch.py (medium, large) measure the choice. */
 /* Below this many multiply-adds a second thread costs more than it saves:
  * waking a sleeping OpenMP thread takes a fraction of a millisecond (at
  * 2**20, the x.W of bench/compare_torch.py's latency config was slower on
@@ -55,6 +44,17 @@ const SN_FN(sn_ukr) *SN_FN(sn_ukr_get)(void) {
 #endif
     default: return &SN_FN(sn_ukr_ref);
     }
+}
+
+sn_gemm_blocks SN_FN(sn_gemm_blocks_of)(const SN_FN(sn_ukr) *u) {
+    const int64_t l2 = (int64_t)sn_l2_bytes();
+    const int64_t kc = SN_MIN(u->kc, SN_GEMM_MAX_KC);
+    const int64_t row = kc * (int64_t)sizeof(real);   /* bytes per kc */
+    int64_t mc = SN_MIN(l2 / 4 / row, (int64_t)SN_GEMM_MAX_MC);
+    int64_t nc = SN_MIN(l2 / 2, (int64_t)SN_GEMM_MAX_B_BYTES) / row;
+    mc = SN_MAX(mc / u->mr, (int64_t)1) * u->mr;
+    nc = SN_MAX(nc / u->nr, (int64_t)1) * u->nr;
+    return (sn_gemm_blocks){kc, mc, nc};
 }
 
 /* The packing loops, with the panel width a constant so that the copies
@@ -243,9 +243,28 @@ static void SN_FN(gemm_ops)(const SN_FN(sn_ukr) *u, real *restrict C,
                             beta);
         }
     }
+    const int64_t full_m = m / mr * mr;
     for (int64_t j0 = wide; j0 < n; j0 += nr) {
         const int64_t cols = SN_MIN((int64_t)nr, n - j0);
-        for (int64_t i0 = 0; i0 < m; i0 += mr)
+        int64_t i0 = 0;
+        if (nops > 1 && cols == nr) {
+            /* Full tiles operand by operand: each operand's B panel stays
+             * in L1 across the rows, where the panels of both together
+             * (k1 + k2 deep) may not fit.  A tile's sums are the same
+             * either way round: the first operand with beta, the others
+             * added. */
+            const real *a, *b;
+            int64_t rs, cs;
+            for (int q = 0; q < nops; q++)
+                for (int64_t t0 = 0; t0 < full_m; t0 += mr) {
+                    SN_FN(operand_at)(&ops[q], mr, nr, t0, j0, &a, &rs, &cs,
+                                      &b);
+                    u->fn(ops[q].k, a, rs, cs, b, C + t0 * ldc + j0, ldc,
+                          q == 0 ? beta : 1);
+                }
+            i0 = full_m;
+        }
+        for (; i0 < m; i0 += mr)
             SN_FN(tile)(u, C + i0 * ldc + j0, ldc, ops, nops, i0, j0,
                         SN_MIN((int64_t)mr, m - i0), cols, beta);
     }
@@ -277,15 +296,24 @@ void SN_FN(sn_gemm_packed_tn)(const SN_FN(sn_ukr) *u, real *restrict C,
     SN_FN(gemm_ops)(u, C, ldc, &op, 1, beta, m, n);
 }
 
-/* Per-thread packing buffers: one MC x KC block of A and one KC x NC
- * block of B, for whichever type needs more, so that one workspace size
- * serves both. */
+/* Per-thread packing buffers: the largest block of A and of B any path
+ * and cache size may use, for whichever type needs more, so that one
+ * workspace size serves every path (sn_set_isa may switch between the
+ * sizing and the call) and both types.  B's block holds at most
+ * SN_GEMM_MAX_B_BYTES, plus the zero padding of its last panel. */
 static size_t gemm_thread_bytes(void) {
-    size_t f = sizeof(float) * (sn_packed_size(MC, KC, SN_MAX_MR) +
-                                sn_packed_size(NC_F32, KC, SN_MAX_NR));
-    size_t d = sizeof(double) * (sn_packed_size(MC, KC, SN_MAX_MR) +
-                                 sn_packed_size(NC_F64, KC, SN_MAX_NR));
-    return sn_round_up(SN_MAX(f, d));
+    const size_t a = sn_packed_size(SN_GEMM_MAX_MC, SN_GEMM_MAX_KC,
+                                    SN_MAX_MR);
+    const size_t b = SN_GEMM_MAX_B_BYTES +
+                     sizeof(double) * SN_MAX_NR * SN_GEMM_MAX_KC;
+    return sn_round_up(sizeof(double) * a) + sn_round_up(b);
+}
+
+/* Where a thread's block of B starts in its packing buffers. */
+static inline real *b_block(real *Ap) {
+    return (real *)((char *)Ap + sn_round_up(
+        sizeof(double) * sn_packed_size(SN_GEMM_MAX_MC, SN_GEMM_MAX_KC,
+                                        SN_MAX_MR)));
 }
 
 /* C = beta*C for rows [0, m), columns [0, n) (K == 0). */
@@ -314,7 +342,7 @@ typedef struct {
 } sn_jobs;
 
 static sn_jobs plan_jobs(int64_t mblocks, int64_t M, int64_t N, int nr,
-                         double work, int n_threads) {
+                         int64_t NC, double work, int n_threads) {
     int nt = sn_threads(n_threads);
     if (work < SN_GEMM_MIN_PARALLEL)
         nt = 1;
@@ -358,7 +386,9 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
     const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
     char *ws = sn_align_ptr(workspace);
     const size_t per_thread = gemm_thread_bytes();
-    const sn_jobs plan = plan_jobs((M + MC - 1) / MC, M, N, u->nr,
+    const sn_gemm_blocks bl = SN_FN(sn_gemm_blocks_of)(u);
+    const int64_t KC = bl.kc, MC = bl.mc;
+    const sn_jobs plan = plan_jobs((M + MC - 1) / MC, M, N, u->nr, bl.nc,
                                    (double)M * N * K, n_threads);
     const int64_t group_rows = plan.group_blocks * MC, jobs = plan.jobs;
     const int64_t njobs = plan.ncols, col_w = plan.col_w;
@@ -369,7 +399,7 @@ void SN_FN(sn_gemm_run)(real *C, int64_t ldc, const real *A, int64_t lda,
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         real *Ap = (real *)(ws + per_thread * omp_get_thread_num());
-        real *Bp = Ap + sn_packed_size(MC, KC, SN_MAX_MR);
+        real *Bp = b_block(Ap);
         #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t job = 0; job < jobs; job++) {
             const int64_t g0 = (job / njobs) * group_rows;
@@ -440,12 +470,14 @@ void SN_FN(sn_gemm_tn_parts)(const SN_FN(sn_tn_part) *parts, int nparts,
     const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
     char *ws = sn_align_ptr(workspace);
     const size_t per_thread = gemm_thread_bytes();
+    const sn_gemm_blocks bl = SN_FN(sn_gemm_blocks_of)(u);
+    const int64_t KC = bl.kc, MC = bl.mc;
     int64_t mblocks = 0, rows = 0;
     for (int q = 0; q < nparts; q++) {
         mblocks += (parts[q].m + MC - 1) / MC;   /* each part starts a block */
         rows += parts[q].m;
     }
-    const sn_jobs plan = plan_jobs(mblocks, rows, N, u->nr,
+    const sn_jobs plan = plan_jobs(mblocks, rows, N, u->nr, bl.nc,
                                    (double)rows * N * K, n_threads);
     const int64_t group_blocks = plan.group_blocks, jobs = plan.jobs;
     const int64_t njobs = plan.ncols, col_w = plan.col_w;
@@ -456,7 +488,7 @@ void SN_FN(sn_gemm_tn_parts)(const SN_FN(sn_tn_part) *parts, int nparts,
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         real *Ap = (real *)(ws + per_thread * omp_get_thread_num());
-        real *Bp = Ap + sn_packed_size(MC, KC, SN_MAX_MR);
+        real *Bp = b_block(Ap);
         #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t job = 0; job < jobs; job++) {
             const int64_t blk0 = (job / njobs) * group_blocks;

@@ -44,8 +44,15 @@ typedef void (*SN_FN(sn_row_wide_fn))(int64_t k, const real *restrict A,
                                       int64_t ps, real *restrict C,
                                       real beta);
 
+/* A micro-kernel and how the driver blocks for it.  kc is the depth of a
+ * block of K: each element of C is summed kc terms at a time and the
+ * partial sums added to C, so kc is part of the arithmetic (it fixes the
+ * bits) and belongs to the ISA, never to the machine or the thread count.
+ * The row and column blocks (sn_gemm_blocks) only decide what is reused
+ * from which cache level; they follow the L2 size and never change a
+ * result. */
 typedef struct {
-    int mr, nr;
+    int mr, nr, kc;
     SN_FN(sn_ukr_fn) fn;
     SN_FN(sn_row_fn) row;
     SN_FN(sn_row_wide_fn) row_wide;
@@ -61,6 +68,22 @@ extern const SN_FN(sn_ukr) SN_FN(sn_ukr_avx512);
 
 /* The micro-kernel of the ISA path in use (sn_isa_current). */
 const SN_FN(sn_ukr) *SN_FN(sn_ukr_get)(void);
+
+/* Upper bounds of the blocks, which size the packing workspace whatever
+ * the path and the cache: kc of every micro-kernel, the rows of a block
+ * of A, and the bytes of a kc x nc block of B. */
+#define SN_GEMM_MAX_KC 256
+#define SN_GEMM_MAX_MC 192
+#define SN_GEMM_MAX_B_BYTES (1 << 20)
+
+/* The blocks of the GEMM driver for micro-kernel u on this machine: a
+ * kc x nc block of B in half of a core's L2 (re-read for every block of
+ * rows) and an mc x kc block of A in a quarter (re-read for every panel
+ * of B), in whole tiles, within the bounds above. */
+typedef struct {
+    int64_t kc, mc, nc;
+} sn_gemm_blocks;
+sn_gemm_blocks SN_FN(sn_gemm_blocks_of)(const SN_FN(sn_ukr) *u);
 
 /* Elements of a packed buffer holding m rows (k deep) in panels of r. */
 static inline size_t sn_packed_size(int64_t m, int64_t k, int r) {

@@ -9,6 +9,8 @@
 #include "simd.h"
 #include "gemm.h"
 
+/* Sums run kc = KC terms deep before they are added to C (gemm.h). */
+#define KC 256
 #define MR 6
 
 static void SN_FN(ukr_avx2)(int64_t k, const real *restrict A,
@@ -30,6 +32,6 @@ static void SN_FN(row_wide_avx2)(int64_t k, const real *restrict A,
     SN_ROW_WIDE_BODY
 }
 
-const SN_FN(sn_ukr) SN_FN(sn_ukr_avx2) = {MR, 2 * VLEN, SN_FN(ukr_avx2),
+const SN_FN(sn_ukr) SN_FN(sn_ukr_avx2) = {MR, 2 * VLEN, KC, SN_FN(ukr_avx2),
                                           SN_FN(row_avx2),
                                           SN_FN(row_wide_avx2)};

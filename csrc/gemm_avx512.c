@@ -11,6 +11,8 @@
 #include "simd.h"
 #include "gemm.h"
 
+/* Sums run kc = KC terms deep before they are added to C (gemm.h). */
+#define KC 256
 #define MR 8
 
 static void SN_FN(ukr_avx512)(int64_t k, const real *restrict A,
@@ -32,6 +34,6 @@ static void SN_FN(row_wide_avx512)(int64_t k, const real *restrict A,
     SN_ROW_WIDE_BODY
 }
 
-const SN_FN(sn_ukr) SN_FN(sn_ukr_avx512) = {MR, 2 * VLEN, SN_FN(ukr_avx512),
+const SN_FN(sn_ukr) SN_FN(sn_ukr_avx512) = {MR, 2 * VLEN, KC, SN_FN(ukr_avx512),
                                           SN_FN(row_avx512),
                                           SN_FN(row_wide_avx512)};

@@ -7,6 +7,8 @@
  */
 #include "gemm.h"
 
+/* Sums run kc = KC terms deep before they are added to C (gemm.h). */
+#define KC 256
 #define MR 4
 #define NR 8
 
@@ -50,5 +52,5 @@ static void SN_FN(row_wide_ref)(int64_t k, const real *restrict A,
         SN_FN(row_ref)(k, A, cs, Bp + q * ps, C + q * NR, beta);
 }
 
-const SN_FN(sn_ukr) SN_FN(sn_ukr_ref) = {MR, NR, SN_FN(ukr_ref),
+const SN_FN(sn_ukr) SN_FN(sn_ukr_ref) = {MR, NR, KC, SN_FN(ukr_ref),
                                          SN_FN(row_ref), SN_FN(row_wide_ref)};
