@@ -72,15 +72,16 @@ SN_INLINE void pack_rows(real *restrict P, const real *restrict S,
             for (int64_t p = 0; p < k; p++)
                 for (int i = 0; i < r; i++)
                     P[p * r + i] = S[(i0 + i) * ld + p];
-        } else {
-            for (int64_t p = 0; p < k; p++) {
-                int64_t i = 0;
-                for (; i < rows; i++)
-                    P[p * r + i] = trans ? S[p * ld + i0 + i]
-                                         : S[(i0 + i) * ld + p];
-                for (; i < r; i++)
-                    P[p * r + i] = 0;
-            }
+        } else {   /* the edge panel: zeros, then the rows there are */
+            memset(P, 0, sizeof(real) * r * k);
+            if (trans)
+                for (int64_t p = 0; p < k; p++)
+                    for (int64_t i = 0; i < rows; i++)
+                        P[p * r + i] = S[p * ld + i0 + i];
+            else
+                for (int64_t i = 0; i < rows; i++)
+                    for (int64_t p = 0; p < k; p++)
+                        P[p * r + i] = S[(i0 + i) * ld + p];
         }
         P += (size_t)r * k;
     }
