@@ -230,19 +230,23 @@ static void SN_FN(gemm_ops)(const SN_FN(sn_ukr) *u, real *restrict C,
                             real beta, int64_t m, int64_t n) {
     const int mr = u->mr, nr = u->nr;
     int64_t wide = 0;   /* columns done SN_WIDE panels at a time */
-    if (m < mr && nops == 1 && SN_FN(by_rows)(&ops[0], m, mr)) {
+    int rows_only = m < mr;
+    for (int q = 0; q < nops; q++)
+        rows_only &= SN_FN(by_rows)(&ops[q], m, mr);
+    if (rows_only) {
         /* Only a few rows, each taken by the row kernel: several panels at
-         * once. */
+         * once, operand by operand as tile() takes them. */
         const int64_t step = (int64_t)SN_WIDE * nr;
         const real *a, *b;
         int64_t rs, cs;
-        for (; wide + step <= n; wide += step) {
-            SN_FN(operand_at)(&ops[0], mr, nr, 0, wide, &a, &rs, &cs, &b);
-            for (int64_t i = 0; i < m; i++)
-                u->row_wide(ops[0].k, a + i * rs, cs, b,
-                            (int64_t)nr * ops[0].k, C + i * ldc + wide,
-                            beta);
-        }
+        for (; wide + step <= n; wide += step)
+            for (int q = 0; q < nops; q++) {
+                SN_FN(operand_at)(&ops[q], mr, nr, 0, wide, &a, &rs, &cs, &b);
+                for (int64_t i = 0; i < m; i++)
+                    u->row_wide(ops[q].k, a + i * rs, cs, b,
+                                (int64_t)nr * ops[q].k, C + i * ldc + wide,
+                                q == 0 ? beta : 1);
+            }
     }
     const int64_t full_m = m / mr * mr;
     for (int64_t j0 = wide; j0 < n; j0 += nr) {
