@@ -199,11 +199,20 @@ static void SN_FN(tile)(const SN_FN(sn_ukr) *u, real *restrict c,
         }
         return;
     }
-    int rowwise = cols == nr;
-    for (int q = 0; q < nops; q++)
-        rowwise &= SN_FN(by_rows)(&ops[q], rows, mr);
-    if (rowwise) {
-        for (int64_t i = 0; i < rows; i++)
+    if (cols == nr) {
+        /* Fewer rows than a tile, in place: partial tiles while they fit,
+         * then the row kernel (either reads only the rows it writes, so A
+         * may be read in place and packed panels need no padding). */
+        int64_t i = 0;
+        for (int t = 0; t < SN_MAX_PARTS && u->part_rows[t] > 0; t++)
+            for (; rows - i >= u->part_rows[t]; i += u->part_rows[t])
+                for (int q = 0; q < nops; q++) {
+                    SN_FN(operand_at)(&ops[q], mr, nr, i0, j0, &a, &rs, &cs,
+                                      &b);
+                    u->part[t](ops[q].k, a + i * rs, rs, cs, b, c + i * ldc,
+                               ldc, q == 0 ? beta : 1);
+                }
+        for (; i < rows; i++)
             for (int q = 0; q < nops; q++) {
                 SN_FN(operand_at)(&ops[q], mr, nr, i0, j0, &a, &rs, &cs, &b);
                 u->row(ops[q].k, a + i * rs, cs, b, c + i * ldc,
@@ -230,12 +239,14 @@ static void SN_FN(gemm_ops)(const SN_FN(sn_ukr) *u, real *restrict C,
                             real beta, int64_t m, int64_t n) {
     const int mr = u->mr, nr = u->nr;
     int64_t wide = 0;   /* columns done SN_WIDE panels at a time */
+    /* Fewer rows than the smallest tile: each taken by the row kernel,
+     * several panels at once, operand by operand as tile() takes them. */
     int rows_only = m < mr;
+    for (int t = 0; t < SN_MAX_PARTS; t++)
+        rows_only &= u->part_rows[t] == 0 || m < u->part_rows[t];
     for (int q = 0; q < nops; q++)
         rows_only &= SN_FN(by_rows)(&ops[q], m, mr);
     if (rows_only) {
-        /* Only a few rows, each taken by the row kernel: several panels at
-         * once, operand by operand as tile() takes them. */
         const int64_t step = (int64_t)SN_WIDE * nr;
         const real *a, *b;
         int64_t rs, cs;

@@ -11,10 +11,9 @@
  *   is summed over p in increasing order, so its value does not depend on
  *   where the tile sits -- what keeps results identical across threads.
  * Row kernel: the same for ONE row, A(p) = A[p*cs]: C (1, nr) = beta*C +
- *   A . Bp; used for edge tiles of at most mr/4 packed rows (single-stream
- *   steps), where a full tile would waste most of its work, and for the
- *   edge rows of an unpacked A.  It sums exactly as a row of the full tile
- *   does, so a row's result never depends on where it sits.
+ *   A . Bp; used for the rows of an edge tile that no partial tile
+ *   (sn_ukr.part) takes.  It sums exactly as a row of the full tile does,
+ *   so a row's result never depends on where it sits.
  */
 #ifndef SEQNET_GEMM_H
 #define SEQNET_GEMM_H
@@ -24,6 +23,8 @@
 /* The largest tile any micro-kernel may declare (sizes the edge scratch). */
 #define SN_MAX_MR 16
 #define SN_MAX_NR 64
+/* Partial-row tiles a micro-kernel may declare (sn_ukr.part). */
+#define SN_MAX_PARTS 2
 
 typedef void (*SN_FN(sn_ukr_fn))(int64_t k, const real *restrict A,
                                  int64_t rs, int64_t cs,
@@ -56,6 +57,13 @@ typedef struct {
     SN_FN(sn_ukr_fn) fn;
     SN_FN(sn_row_fn) row;
     SN_FN(sn_row_wide_fn) row_wide;
+    /* Tiles of fewer rows for the edges, the micro-kernel's contract with
+     * part_rows[q] rows in place of mr (descending; 0 ends the list): a
+     * batch that is not a multiple of mr keeps whole vectors of FMA
+     * chains in its last rows rather than falling to the row kernel.
+     * Each element is summed as in the full tile. */
+    int part_rows[SN_MAX_PARTS];
+    SN_FN(sn_ukr_fn) part[SN_MAX_PARTS];
 } SN_FN(sn_ukr);
 
 extern const SN_FN(sn_ukr) SN_FN(sn_ukr_ref);
@@ -68,6 +76,16 @@ extern const SN_FN(sn_ukr) SN_FN(sn_ukr_avx512);
 
 /* The micro-kernel of the ISA path in use (sn_isa_current). */
 const SN_FN(sn_ukr) *SN_FN(sn_ukr_get)(void);
+
+/* The fewest rows a tile of u takes at full width: its smallest partial
+ * tile, else mr.  Fewer rows go to the row kernel. */
+static inline int SN_FN(sn_ukr_min_rows)(const SN_FN(sn_ukr) *u) {
+    int rows = u->mr;
+    for (int t = 0; t < SN_MAX_PARTS; t++)
+        if (u->part_rows[t] > 0 && u->part_rows[t] < rows)
+            rows = u->part_rows[t];
+    return rows;
+}
 
 /* Upper bounds of the blocks, which size the packing workspace whatever
  * the path and the cache: kc of every micro-kernel, the rows of a block

@@ -3,7 +3,8 @@
  * -mavx2 -mfma.
  *
  * Tile 6 x 2 vectors (6 x 16 float, 6 x 8 double): 12 accumulators, two B
- * vectors and one broadcast = 15 of the 16 ymm registers.
+ * vectors and one broadcast = 15 of the 16 ymm registers.  Edges of 4 or
+ * 2 rows (batches of 64 or 32) take partial tiles of those rows.
  */
 #define SN_SIMD_AVX2
 #include "simd.h"
@@ -13,12 +14,18 @@
 #define KC 256
 #define MR 6
 
-static void SN_FN(ukr_avx2)(int64_t k, const real *restrict A,
-                              int64_t rs, int64_t cs,
-                            const real *restrict Bp, real *restrict C,
-                            int64_t ldc, real beta) {
-    SN_UKR_BODY(MR)
-}
+/* The tile of R rows: MR, and the partial tiles of the edges. */
+#define SN_UKR_OF(R)                                                          \
+    static void SN_FN(ukr_avx2_##R)(int64_t k, const real *restrict A,     \
+                                    int64_t rs, int64_t cs,                   \
+                                    const real *restrict Bp,                  \
+                                    real *restrict C, int64_t ldc,            \
+                                    real beta) {                              \
+        SN_UKR_BODY(R)                                                        \
+    }
+SN_UKR_OF(6)
+SN_UKR_OF(4)
+SN_UKR_OF(2)
 
 static void SN_FN(row_avx2)(int64_t k, const real *restrict A, int64_t cs,
                              const real *restrict Bp, real *restrict C,
@@ -32,6 +39,6 @@ static void SN_FN(row_wide_avx2)(int64_t k, const real *restrict A,
     SN_ROW_WIDE_BODY
 }
 
-const SN_FN(sn_ukr) SN_FN(sn_ukr_avx2) = {MR, 2 * VLEN, KC, SN_FN(ukr_avx2),
-                                          SN_FN(row_avx2),
-                                          SN_FN(row_wide_avx2)};
+const SN_FN(sn_ukr) SN_FN(sn_ukr_avx2) = {
+    MR, 2 * VLEN, KC, SN_FN(ukr_avx2_6), SN_FN(row_avx2),
+    SN_FN(row_wide_avx2), {4, 2}, {SN_FN(ukr_avx2_4), SN_FN(ukr_avx2_2)}};

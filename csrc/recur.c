@@ -219,19 +219,21 @@ typedef struct {
 } sn_plan;
 
 static sn_plan plan_threads(int64_t steps, int64_t B, int64_t H, int64_t G,
-                            int mr, int nr, int nt) {
+                            int nr, int nt) {
     sn_plan p = {1, SPLIT_ROWS, B};
     const double step_work = (double)B * H * G;
     if (nt <= 1 || step_work * steps < SN_LOOP_MIN_PARALLEL)
         return p;
     if (B >= SN_MIN_ROWS_PER_THREAD * 2) {
         p.threads = (int)SN_MIN((int64_t)nt, B / SN_MIN_ROWS_PER_THREAD);
-        /* One chunk per thread, in whole micro-kernel tiles: every chunk
-         * streams all of U (and W) each step, so more chunks multiply that
-         * traffic -- with U out of L2 (the "large" shapes) two chunks per
-         * thread made 2 threads slower than one. */
-        int64_t tiles = (B + mr - 1) / mr;
-        p.chunk = (tiles + p.threads - 1) / p.threads * mr;
+        /* One chunk per thread, of equal rows (in fours: the partial
+         * tiles take a chunk's edge, gemm.h): every chunk streams all of U
+         * (and W) each step, so more chunks multiply that traffic -- with
+         * U out of L2 (the "large" shapes) two chunks per thread made 2
+         * threads slower than one.  Whole tiles instead split 64 rows
+         * 36 + 28 for 12-row tiles. */
+        const int64_t q = SN_MIN_ROWS_PER_THREAD;
+        p.chunk = ((B + p.threads - 1) / p.threads + q - 1) / q * q;
         return p;
     }
     if (step_work >= SN_STEP_MIN_PARALLEL) {
@@ -498,7 +500,7 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     SN_FN(layout) L;
     SN_FN(carve)(&L, sn_align_ptr(workspace), cell, T, B, I, H, nt, 0);
     const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
-    const int mr = u->mr, nr = u->nr, ngates = cell->info.n_gates;
+    const int nr = u->nr, ngates = cell->info.n_gates;
     const int64_t steps = lengths[0];
     count_active(L.nact, lengths, T, B);
 
@@ -510,7 +512,7 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     if (r->hn)
         SN_FN(zero_padding)(r->hn, H, L.nact, T, B);
     /* The input projection x.W of every valid (t, b): when W and U
-     * together fit in L2 and the batch fills micro-kernel tiles, step by
+     * together fit in L2 and the batch fills a (partial) tile, step by
      * step in the recurrent GEMM's tiles (LSTM, Elman: x.W + h_prev.U in
      * one accumulator tile) or just before it (GRU, into a per-thread
      * scratch the cell reads), so that it never travels through memory
@@ -519,9 +521,10 @@ int SN_FN(sn_recur_forward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
      * step, or multiplied through the row kernel for a few rows, would
      * cost more.  The choice depends on the shapes and the machine, never
      * on the thread count. */
-    const sn_plan plan = plan_threads(steps, B, H, G, mr, nr, nt);
-    const int step_x = B >= mr && (double)sizeof(real) * (I + H) * G <=
-                                      0.75 * (double)sn_l2_bytes();
+    const sn_plan plan = plan_threads(steps, B, H, G, nr, nt);
+    const int step_x = B >= SN_FN(sn_ukr_min_rows)(u) &&
+                       (double)sizeof(real) * (I + H) * G <=
+                           0.75 * (double)sn_l2_bytes();
     if (!step_x && r->codes) {
         for (int64_t t = 0; t < T; t++)
             for (int64_t b = 0; b < L.nact[t]; b++)
@@ -589,7 +592,7 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     SN_FN(layout) L;
     SN_FN(carve)(&L, sn_align_ptr(workspace), cell, T, B, I, H, nt, 1);
     const SN_FN(sn_ukr) *u = SN_FN(sn_ukr_get)();
-    const int mr = u->mr, nr = u->nr;
+    const int nr = u->nr;
     const int64_t steps = lengths[0];
     count_active(L.nact, lengths, T, B);
     r->dgates = L.dgates;
@@ -610,7 +613,7 @@ int SN_FN(sn_recur_backward)(const SN_FN(sn_cell) *cell, SN_FN(sn_rnn) *r,
     /* U^T in panels of hidden units, once per call: dh_prev = dgates.U^T. */
     SN_FN(sn_pack_b)(L.Up, r->U, G, 1, G, H, nr);
 
-    const sn_plan plan = plan_threads(steps, B, H, G, mr, nr, nt);
+    const sn_plan plan = plan_threads(steps, B, H, G, nr, nt);
     const SN_FN(loop) lp = {cell, r, u, &L, lengths, reverse, steps,
                             plan.mode == SPLIT_UNITS, 0, W, NULL};
     sn_team team;

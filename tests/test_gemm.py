@@ -243,6 +243,28 @@ def test_transposed_a_in_place_or_packed_gives_the_same_bits(isa, dtype):
                                atol=1e-4)
 
 
+@pytest.mark.parametrize("trans_a", [False, True], ids=["A", "A^T"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_a_row_has_the_same_bits_in_any_tile(isa, dtype, trans_a):
+    # Every row count from 1 to 29 cuts the rows differently into full
+    # tiles, partial tiles (gemm.h's sn_ukr.part) and single rows; the
+    # first row is always the same product, so its bits must not change
+    # with where it falls -- a sequence predicts the same alone or in any
+    # batch.  N spans a full panel and an edge; K two K blocks.
+    N, K = 70, 300
+    rng = np.random.default_rng(12)
+    A = rng.standard_normal((29, K)).astype(dtype)
+    B = rng.standard_normal((K, N)).astype(dtype)
+    rows = []
+    for M in range(1, 30):
+        a = np.ascontiguousarray(A[:M].T) if trans_a else A[:M]
+        C = np.zeros((M, N), dtype)
+        _kernels.gemm(C, a, B, 0.0, trans_a, False, _workspace(1), 1)
+        rows.append(C)
+    for M, C in enumerate(rows, start=1):
+        assert np.array_equal(C, rows[-1][:M]), f"M={M}"
+
+
 # ---------------------------------------------------------------- bad input
 
 
