@@ -195,7 +195,8 @@ class Network:
     def __getstate__(self):
         # Views and layer descriptors point into params: rebuilt on load.
         state = self.__dict__.copy()
-        for key in ("views", "_layer_views", "_layers", "_stack", "info"):
+        for key in ("views", "_layer_views", "_layers", "_stack", "info",
+                    "_workspace_sizes"):
             state.pop(key, None)
         return state
 
@@ -346,9 +347,18 @@ class Network:
 
     def workspace_size(self, T, B, n_threads):
         """Bytes of workspace that every layer's forward and backward over
-        batches of at most T steps and B sequences fits in."""
-        return max(_kernels.layer_workspace_size(layer, T, B, n_threads)
-                   for layer in self._layers.values())
+        batches of at most T steps and B sequences fits in (kept by shape:
+        a call per layer is a tenth of predicting one short sequence's
+        Python)."""
+        sizes = self.__dict__.setdefault("_workspace_sizes", {})
+        size = sizes.get((T, B, n_threads))
+        if size is None:
+            if len(sizes) >= 64:
+                sizes.clear()
+            size = sizes[T, B, n_threads] = max(
+                _kernels.layer_workspace_size(layer, T, B, n_threads)
+                for layer in self._layers.values())
+        return size
 
     def forward(self, x, lengths, buffers, workspace, n_threads, dropout=0.0,
                 seed=0, stream=0, initial=None, train=False):
