@@ -1,15 +1,16 @@
 #!/usr/bin/env python
-"""seqnet against PyTorch on the configurations of issue 5, judged by issue
-21's targets, in one process.
+"""seqnet against PyTorch and onnxruntime on the configurations of issue 5,
+judged by issue 21's targets, in one process.
 
 For every configuration, cell (LSTM, GRU) and mode (train step, inference)
-both libraries run the same shapes in float32, interleaved -- a block of
-seqnet calls, then a block of PyTorch calls, then the next repetition, the
-thread counts interleaved inside each repetition and the order of the two
-libraries swapped every repetition -- so that the noise of a shared machine
-lands on both.  Reported: the median time per call, the spread of the
-blocks, seqnet's GFLOP/s and share of the measured peak, and the median of
-the per-repetition ratios seqnet/torch against the targets.
+the libraries run the same shapes in float32, interleaved -- a block of
+seqnet calls, then a block of PyTorch calls (then, for inference, a block
+of onnxruntime calls), then the next repetition, the thread counts
+interleaved inside each repetition and the order of the libraries reversed
+every repetition -- so that the noise of a shared machine lands on all of
+them.  Reported: the median time per call, the spread of the blocks,
+seqnet's GFLOP/s and share of the measured peak, and the medians of the
+per-repetition ratios seqnet/torch and seqnet/ort against the targets.
 
 What is timed
 -------------
@@ -28,8 +29,20 @@ inference   forward over the sequence and the softmax head.
               seqnet: the body of ``_forward_outputs`` (what predict runs
               per batch): Network.forward + the head's softmax_xent.
               torch:  the same modules under torch.no_grad() + softmax.
-Both start from the same weights (seqnet's initialisation copied into the
-torch modules); the script checks once that their inference outputs agree.
+              ort:    ``InferenceSession.run`` of the graph
+              ``seqnet.to_onnx`` exports from the same fitted estimator,
+              asked for its probabilities; inputs X batch-first (B, T, I)
+              float32 and ``sequence_lens`` (all T), made once outside
+              the timed call.  One session per thread count, made once:
+              intra_op_num_threads = the thread count,
+              inter_op_num_threads = 1, ORT_SEQUENTIAL, onnxruntime's
+              other defaults.  "char" was fitted on one-hot float X (a
+              SequenceTagger, not a CharRNN, whose export is one step), so
+              its graph takes, and ort is fed, the one-hot batch; seqnet
+              reads the same steps as codes.
+All start from the same weights (seqnet's initialisation copied into the
+torch modules, exported for ort); the script checks once that their
+inference outputs agree.
 
 Also measured, seqnet alone: predict_proba on one sequence against the
 kernel calls it makes, on its own buffers, timed call by call ("latency"),
@@ -38,7 +51,7 @@ ten train steps ("medium" LSTM), the share of fit spent outside the
 kernels' calls.
 
 Under load (``--busy``, on by default): a few cases (BUSY_CASES) run again
-at 1 and 2 threads, both libraries, while another process spins on one
+at 1 and 2 threads, seqnet and torch, while another process spins on one
 core, in blocks of 2 s of back-to-back calls (see BUSY_BLOCK); issue 5 asks
 that 2 threads then cost no more than 1.25x 1 thread.
 
@@ -47,6 +60,7 @@ Targets (issue 21; the busy and fit-share checks are issue 5's, unchanged)
 - every train and inference row: seqnet/torch <= 0.8, at 1 and 2 threads,
   except "latency": seqnet <= 0.25 ms at 1 thread (LSTM and GRU; its ratio
   is shown, not judged);
+- every inference row: seqnet/ort <= 0.9;
 - medium LSTM train, 1 thread: >= 75% of the peak measured at start-up;
 - 2 threads against 1, seqnet: >= 1.8x on medium and large training,
   >= 1.0x everywhere else (on an idle machine);
@@ -70,18 +84,19 @@ output layer and the element-wise gate maths are not counted; seqnet skips
 the input gradient of the first layer, so its true train count is a little
 lower.
 
-Run from the repository root after ``pip install .`` (and
-``pip install torch==2.13.0``)::
+Run from the repository root after ``pip install .[onnx]`` (and
+``pip install torch==2.13.0``; without onnxruntime and onnx the ort
+columns are skipped, with a note)::
 
-    python bench/compare_torch.py                  # everything (~6 min)
+    python bench/compare_torch.py                  # everything (~7 min)
     python bench/compare_torch.py --quick          # smoke run
     python bench/compare_torch.py --configs medium,large --threads 1 --reps 15
 
 ``SEQNET_ISA=avx2`` (or ``ref``) forces seqnet's GEMM micro-kernel path and
-the peak's.  Both libraries share one OpenMP runtime (a process loads one
-libgomp.so.1): by default PyTorch's own, ``--openmp system`` the system's.
-The machine's other load shows in the "issue5" column and in the spread of
-the blocks.
+the peak's.  seqnet and PyTorch share one OpenMP runtime (a process loads
+one libgomp.so.1): by default PyTorch's own, ``--openmp system`` the
+system's; onnxruntime uses its own thread pool.  The machine's other load
+shows in the "issue5" column and in the spread of the blocks.
 """
 import argparse
 import gc
@@ -121,9 +136,10 @@ CONFIGS = {
 
 # Issue 21's targets.  seqnet/torch in the same run, every train and
 # inference row, at every thread count -- except "latency", judged by
-# seqnet's own time at 1 thread.
+# seqnet's own time at 1 thread.  seqnet/ort, every inference row.
 TORCH_RATIO = 0.8
 LATENCY_MS = 0.25
+ORT_RATIO = 0.9
 # medium LSTM train at 1 thread: this share of the measured peak at least.
 PEAK_SHARE = 0.75
 # predict_proba on one sequence: at most this many us above its kernels.
@@ -206,10 +222,13 @@ def step_flops(cfg, cell, mode):
 
 class Case:
     """One configuration and cell: a fitted seqnet estimator, a torch model
-    with the same weights, the batch, and the callables to time."""
+    with the same weights, its ONNX export in an onnxruntime session per
+    thread count (``ort`` None: none), the batch, and the callables to
+    time."""
 
-    def __init__(self, name, cfg, cell, torch):
+    def __init__(self, name, cfg, cell, torch, ort, threads):
         self.name, self.cfg, self.cell, self.torch = name, cfg, cell, torch
+        self.ort = ort
         rng = np.random.default_rng(0)
         L, I, H, B, T, K = (cfg[k] for k in ("layers", "I", "H", "B", "T",
                                              "K"))
@@ -257,6 +276,19 @@ class Case:
         self.opt = torch.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
         self.max_diff = self._check_agreement()
 
+        # The batch as the exported graph takes it: batch-first, as a user
+        # passes it ("char": one-hot, as the estimator was fitted), and
+        # every sequence's length.
+        self.X = X
+        self.feed = {"X": X, "sequence_lens": np.full(B, T, np.int32)}
+        self.sessions = {}
+        self.ort_diff = None
+        if ort is not None:
+            graph = seqnet.to_onnx(self.est).SerializeToString()
+            for n in threads:
+                self.sessions[n] = self._session(graph, n)
+            self.ort_diff = self._check_ort()
+
     def _torch_model(self):
         torch, cfg, cell = self.torch, self.cfg, self.cell
         nn = torch.nn
@@ -302,6 +334,23 @@ class Case:
         q = self.torch_infer().numpy()
         return float(np.max(np.abs(p - q)))
 
+    def _session(self, graph, n_threads):
+        ort = self.ort
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = n_threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        return ort.InferenceSession(graph, options,
+                                    providers=["CPUExecutionProvider"])
+
+    def _check_ort(self):
+        """Largest |p_seqnet - p_ort| of the inference outputs."""
+        p = self.seqnet_infer(1).copy()
+        q = self.ort_infer(1)
+        if self.cfg["per_step"]:   # (B, T, K) -> seqnet's (T*B, K)
+            q = q.transpose(1, 0, 2).reshape(-1, q.shape[-1])
+        return float(np.max(np.abs(p - q)))
+
     # The timed calls.
 
     def _run(self, n_threads, train):
@@ -339,12 +388,16 @@ class Case:
         with self.torch.no_grad():
             return self.torch.softmax(self.model(self.xt), dim=1)
 
+    def ort_infer(self, n_threads):
+        return self.sessions[n_threads].run(["probabilities"], self.feed)[0]
+
     def _torch_threads(self, n):
         if self.torch.get_num_threads() != n:
             self.torch.set_num_threads(n)
 
     def callables(self, mode):
-        """{"seqnet": f(n_threads), "torch": f(n_threads)}."""
+        """{"seqnet": f(n_threads), "torch": f(n_threads)}, and "ort" for
+        inference when onnxruntime is there."""
         s = self.seqnet_train if mode == "train" else self.seqnet_infer
         t = self.torch_train if mode == "train" else self.torch_infer
 
@@ -352,7 +405,10 @@ class Case:
             self._torch_threads(n)
             t()
 
-        return {"seqnet": s, "torch": run_torch}
+        fns = {"seqnet": s, "torch": run_torch}
+        if mode == "infer" and self.sessions:
+            fns["ort"] = self.ort_infer
+        return fns
 
 
 
@@ -577,6 +633,17 @@ def _load_libraries(openmp):
     return torch
 
 
+def _load_onnxruntime():
+    """onnxruntime, or None when it or onnx (which seqnet.to_onnx needs) is
+    not installed."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime
+    except ImportError:
+        return None
+    return onnxruntime
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -622,6 +689,7 @@ def main(argv=None):
         print("This comparison needs PyTorch (an optional dependency):\n"
               "    pip install torch==2.13.0", file=sys.stderr)
         return 1
+    ort = _load_onnxruntime()
 
     configs = [c for c in args.configs.split(",") if c]
     for c in configs:
@@ -644,8 +712,8 @@ def main(argv=None):
                      "path, 0.3 s, one core")
 
     started = time.time()
-    print("seqnet vs PyTorch (float32): issue 5's configurations, issue "
-          "21's targets")
+    print("seqnet vs PyTorch and onnxruntime (float32): issue 5's "
+          "configurations, issue 21's targets")
     print(f"  date      : {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     print(f"  command   : python bench/compare_torch.py "
           f"{' '.join(sys.argv[1:] if argv is None else argv)}")
@@ -656,17 +724,24 @@ def main(argv=None):
           f"{'yes' if _kernels.has_openmp() else 'no'}")
     print(f"  torch     : {torch.__version__}, oneDNN "
           f"{'on' if torch.backends.mkldnn.is_available() else 'off'}")
+    if ort is not None:
+        print(f"  ort       : onnxruntime {ort.__version__}, a session per "
+              "thread count (intra_op_num_threads = n, inter_op 1, "
+              "sequential) on seqnet.to_onnx's graph")
+    else:
+        print("  ort       : onnxruntime or onnx is not installed: no ort "
+              "columns (pip install seqnet[onnx])")
     print(f"  OpenMP    : {_openmp_runtime()}")
     print(f"  timing    : {reps} interleaved blocks per candidate, each "
-          f">= {min_block * 1e3:.0f} ms; medians; s/torch = median of the "
-          "per-block seqnet/torch ratios")
+          f">= {min_block * 1e3:.0f} ms; medians; s/torch, s/ort = medians "
+          "of the per-block ratios")
     print(f"  peak      : {peak:.1f} GFLOP/s per core ({peak_from})")
     print("  GFLOP/s   : 2*MACs of the gate GEMMs (forward; x3 for a train "
           "step); %peak against the peak times the threads")
     print(flush=True)
 
-    found = dict(rows=[], speedups=[], agreement=[], overheads=[],
-                 fit_share=None, busy=[])
+    found = dict(rows=[], speedups=[], agreement=[], ort_agreement=[],
+                 overheads=[], fit_share=None, busy=[])
     gc.disable()
     try:
         for name in configs:
@@ -674,8 +749,11 @@ def main(argv=None):
             for cell in cells:
                 print(f"[{name} {cell}] setting up", file=sys.stderr,
                       flush=True)
-                case = Case(name, cfg, cell, torch)
+                case = Case(name, cfg, cell, torch, ort, threads)
                 found["agreement"].append((case.max_diff, f"{name} {cell}"))
+                if case.ort_diff is not None:
+                    found["ort_agreement"].append((case.ort_diff,
+                                                   f"{name} {cell}"))
                 for mode in cfg["modes"]:
                     if mode not in modes:
                         continue
@@ -697,8 +775,9 @@ def main(argv=None):
                             and {1, 2} <= set(threads):
                         print(f"[{name} {cell}] {mode}, one core busy",
                               file=sys.stderr, flush=True)
+                        pair = {lib: fns[lib] for lib in ("seqnet", "torch")}
                         with BusyCore():
-                            samples = measure(fns, [1, 2], busy_reps,
+                            samples = measure(pair, [1, 2], busy_reps,
                                               busy_block, gap)
                         found["busy"].append(dict(
                             config=name, cell=cell, mode=mode,
@@ -751,7 +830,9 @@ def _ms(samples):
 def _report(found, peak):
     tally = _Tally()
     rows = found["rows"]
-    _report_rows(rows, peak, tally)
+    has_ort = any("ort" in r["samples"] for r in rows) or bool(
+        found["ort_agreement"])
+    _report_rows(rows, peak, has_ort, tally)
 
     medium = [r for r in rows if (r["config"], r["cell"], r["mode"], r["n"])
               == ("medium", "lstm", "train", 1)]
@@ -785,7 +866,7 @@ def _report(found, peak):
                   f"{verdict}")
 
     if found["speedups"]:
-        _report_speedups(found["speedups"], tally)
+        _report_speedups(found["speedups"], has_ort, tally)
     if found["busy"]:
         _report_busy(found["busy"], tally)
 
@@ -810,11 +891,14 @@ def _report(found, peak):
               f"{f['outside'] * 100:.1f}% (issue 5's target <= 10%)  "
               f"{verdict}")
 
-    if found["agreement"]:
-        worst = max(found["agreement"])
-        print(f"\nsame weights, inference outputs agree: max |p_seqnet - "
-              f"p_torch| = {worst[0]:.1e} ({worst[1]})"
-              + ("" if worst[0] < 1e-3 else "  WARNING: the models differ"))
+    for lib, agreement in (("torch", found["agreement"]),
+                           ("ort", found["ort_agreement"])):
+        if agreement:
+            worst = max(agreement)
+            print(f"\nsame weights, inference outputs agree: max |p_seqnet "
+                  f"- p_{lib}| = {worst[0]:.1e} ({worst[1]})"
+                  + ("" if worst[0] < 1e-3 else
+                     "  WARNING: the models differ"))
     print(f"\ntargets met: {tally.met} of {tally.met + len(tally.missed)}")
     if tally.missed:
         print("missed, furthest first (factor to the target): "
@@ -822,11 +906,16 @@ def _report(found, peak):
                           sorted(tally.missed, reverse=True)))
 
 
-def _report_rows(rows, peak, tally):
+def _report_rows(rows, peak, has_ort, tally):
     head = (f"{'config':<11}{'cell':<5}{'mode':<6}{'thr':>3}"
             f"{'seqnet ms':>11}{'±':>5}{'torch ms':>10}{'±':>5}"
-            f"{'issue5':>8}{'GFLOP/s':>9}{'%peak':>6}{'s/torch':>8}"
-            f"{'target':>10}  verdict")
+            f"{'issue5':>8}")
+    if has_ort:
+        head += f"{'ort ms':>10}{'±':>5}"
+    head += f"{'GFLOP/s':>9}{'%peak':>6}{'s/torch':>8}{'target':>10}"
+    if has_ort:
+        head += f"{'s/ort':>7}{'target':>8}"
+    head += "  verdict"
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -854,21 +943,36 @@ def _report_rows(rows, peak, tally):
         line = (f"{r['config']:<11}{r['cell']:<5}{r['mode']:<6}{r['n']:>3}"
                 f"{s_ms:>11.3f}{_pct(_spread(smp['seqnet'])):>5}"
                 f"{t_ms:>10.3f}{_pct(_spread(smp['torch'])):>5}"
-                f"{ref_ms:>8}{gflops:>9.1f}"
-                f"{gflops / (peak * r['n']) * 100:>5.0f}%"
-                f"{ratio:>8.2f}{torch_goal:>10}")
+                f"{ref_ms:>8}")
+        if has_ort and "ort" in smp:
+            line += f"{_ms(smp['ort']):>10.3f}{_pct(_spread(smp['ort'])):>5}"
+        elif has_ort:
+            line += f"{'':>15}"
+        line += (f"{gflops:>9.1f}{gflops / (peak * r['n']) * 100:>5.0f}%"
+                 f"{ratio:>8.2f}{torch_goal:>10}")
+        if "ort" in smp:
+            ratio_ort = _median(np.divide(smp["seqnet"], smp["ort"]))
+            if tally.at_most(ratio_ort, ORT_RATIO, what + " vs ort") \
+                    == "MISS":
+                missed.append("ort")
+            line += f"{ratio_ort:>7.2f}{f'<={ORT_RATIO:g}x':>8}"
+        elif has_ort:
+            line += f"{'':>15}"
         verdict = f"MISS ({', '.join(missed)})" if missed else "PASS"
         print(f"{line}  {verdict}")
     print("  (± = half the interquartile range of the blocks; issue5 = "
-          "PyTorch's ms in issue 5, TORCH_REFERENCE; s/torch = seqnet's "
-          "time over torch's)")
+          "PyTorch's ms in issue 5, TORCH_REFERENCE; "
+          + ("s/torch, s/ort = seqnet's time over theirs)" if has_ort else
+             "s/torch = seqnet's time over torch's)"))
 
 
-def _report_speedups(speedups, tally):
+def _report_speedups(speedups, has_ort, tally):
     print("\n2 threads vs 1 thread (median of per-repetition t1/t2; "
           "targets assume an idle machine)")
-    head = (f"{'config':<11}{'cell':<5}{'mode':<6}{'seqnet':>8}{'torch':>8}"
-            f"{'target':>9}  verdict")
+    head = f"{'config':<11}{'cell':<5}{'mode':<6}{'seqnet':>8}{'torch':>8}"
+    if has_ort:
+        head += f"{'ort':>8}"
+    head += f"{'target':>9}  verdict"
     print(head)
     print("-" * len(head))
     for sp in speedups:
@@ -879,6 +983,8 @@ def _report_speedups(speedups, tally):
                                  "2t/1t speedup")
         line = (f"{sp['config']:<11}{sp['cell']:<5}{sp['mode']:<6}"
                 f"{up['seqnet']:>7.2f}x{up['torch']:>7.2f}x")
+        if has_ort:
+            line += f"{up['ort']:>7.2f}x" if "ort" in up else f"{'':>8}"
         print(f"{line}{'>=' + format(limit, 'g') + 'x':>9}  {verdict}")
 
 
