@@ -40,6 +40,13 @@ inference   forward over the sequence and the softmax head.
               SequenceTagger, not a CharRNN, whose export is one step), so
               its graph takes, and ort is fed, the one-hot batch; seqnet
               reads the same steps as codes.
+end to end  ``SequenceClassifier.predict`` on the medium LSTM shape, X
+            (64, 100, 128) float32 batch-first as a user passes it,
+            ``n_jobs`` = the thread count, against the loop a PyTorch user
+            writes: ``with torch.inference_mode():
+            model(torch.from_numpy(X).transpose(0, 1)).argmax(1).numpy()``
+            (the bench's time-major model) and onnxruntime's run + argmax
+            on the exported graph, at 1 and 2 threads, interleaved.
 All start from the same weights (seqnet's initialisation copied into the
 torch modules, exported for ort); the script checks once that their
 inference outputs agree.
@@ -65,6 +72,8 @@ Targets (issue 21; the busy and fit-share checks are issue 5's, unchanged)
 - 2 threads against 1, seqnet: >= 1.8x on medium and large training,
   >= 1.0x everywhere else (on an idle machine);
 - predict_proba on one sequence: <= 30 us more than its kernel calls;
+- SequenceClassifier.predict end to end, medium LSTM: <= 0.8x torch's loop
+  (ort's time is shown, not judged);
 - CharRNN training on 2 threads: >= 1.6x PyTorch's characters per second,
   read off the "char" train rows at 2 threads (that row is CharRNN's train
   step, same recipe, same run) as torch/seqnet time.
@@ -144,6 +153,8 @@ ORT_RATIO = 0.9
 PEAK_SHARE = 0.75
 # predict_proba on one sequence: at most this many us above its kernels.
 PREDICT_OVERHEAD_US = 30
+# SequenceClassifier.predict end to end (medium LSTM) against torch's loop.
+END_TO_END_RATIO = 0.8
 # CharRNN training at 2 threads: torch/seqnet time of the "char" train row.
 CHAR_SPEEDUP = 1.6
 
@@ -410,6 +421,30 @@ class Case:
             fns["ort"] = self.ort_infer
         return fns
 
+    def predict_callables(self):
+        """End to end, on the case's X as a user passes it (batch-first):
+        SequenceClassifier.predict with n_jobs = n, PyTorch's
+        inference-mode loop, onnxruntime's run + argmax; each returns the
+        labels."""
+        est, X, torch, model = self.est, self.X, self.torch, self.model
+
+        def run_seqnet(n):
+            est.n_jobs = n
+            return est.predict(X)
+
+        def run_torch(n):
+            self._torch_threads(n)
+            with torch.inference_mode():
+                return model(torch.from_numpy(X).transpose(0, 1)).argmax(
+                    1).numpy()
+
+        def run_ort(n):
+            return self.ort_infer(n).argmax(1)
+
+        fns = {"seqnet": run_seqnet, "torch": run_torch}
+        if self.sessions:
+            fns["ort"] = run_ort
+        return fns
 
 
 # ---------------------------------------------------------------- timing
@@ -564,6 +599,21 @@ def fit_overhead(case, reps, n_batches=10):
     return {"fit": _median(fit_t), "steps": _median(step_t),
             "outside": _median(1 - np.divide(step_t, fit_t)),
             "n": n_batches * B}
+
+
+def predict_end_to_end(case, threads, reps, min_block, gap):
+    """SequenceClassifier.predict against PyTorch's inference-mode loop
+    (and onnxruntime's run + argmax) on the case's batch, interleaved as
+    ``measure`` does: its samples, and how many of the labels torch and
+    ort give equal seqnet's."""
+    fns = case.predict_callables()
+    classes = case.est.classes_
+    labels = {lib: np.asarray(fn(1)) for lib, fn in fns.items()}
+    agree = {lib: int(np.sum(classes[labels[lib]] == labels["seqnet"]))
+             for lib in fns if lib != "seqnet"}
+    samples = measure(fns, threads, reps, min_block, gap)
+    return {"samples": samples, "agree": agree, "n": len(case.X),
+            "shape": case.X.shape}
 
 
 # ---------------------------------------------------------------- report
@@ -741,7 +791,7 @@ def main(argv=None):
     print(flush=True)
 
     found = dict(rows=[], speedups=[], agreement=[], ort_agreement=[],
-                 overheads=[], fit_share=None, busy=[])
+                 overheads=[], fit_share=None, busy=[], end_to_end=None)
     gc.disable()
     try:
         for name in configs:
@@ -754,6 +804,13 @@ def main(argv=None):
                 if case.ort_diff is not None:
                     found["ort_agreement"].append((case.ort_diff,
                                                    f"{name} {cell}"))
+                # First, while the weights are still those the models
+                # share (the train steps below move each library's own).
+                if (name, cell) == ("medium", "lstm") and "infer" in modes:
+                    print(f"[{name} {cell}] predict end to end",
+                          file=sys.stderr, flush=True)
+                    found["end_to_end"] = predict_end_to_end(
+                        case, threads, reps, min_block, gap)
                 for mode in cfg["modes"]:
                     if mode not in modes:
                         continue
@@ -880,6 +937,9 @@ def _report(found, peak):
               f"head {t['forward'] * 1e6:.0f} us (medians, call by call); "
               f"overhead {extra:.0f} us (median of the differences; "
               f"target <= {PREDICT_OVERHEAD_US} us)  {verdict}")
+
+    if found["end_to_end"] is not None:
+        _report_end_to_end(found["end_to_end"], tally)
 
     f = found["fit_share"]
     if f is not None:
@@ -1009,6 +1069,41 @@ def _report_busy(busy, tally):
               f"{s21:>7.2f}{ms['torch', 1]:>10.3f}{ms['torch', 2]:>9.3f}"
               f"{t21:>7.2f}{'<=' + format(BUSY_LIMIT, 'g'):>9}  "
               f"{verdict}")
+
+
+def _report_end_to_end(e2e, tally):
+    smp = e2e["samples"]
+    libs = [lib for lib in ("seqnet", "torch", "ort")
+            if any(k[0] == lib for k in smp)]
+    threads = sorted({n for _, n in smp})
+    print(f"\nSequenceClassifier.predict end to end, medium LSTM, X "
+          f"{e2e['shape']} float32 batch-first, against torch's "
+          "inference_mode loop (+ argmax)"
+          + (" and ort's run + argmax" if "ort" in libs else "")
+          + " (ms: medians; ratios: medians of per-repetition ratios)")
+    head = f"{'thr':>3}" + "".join(f"{lib + ' ms':>11}{'±':>5}"
+                                   for lib in libs)
+    head += f"{'s/torch':>8}{'target':>8}"
+    if "ort" in libs:
+        head += f"{'s/ort':>7}"
+    head += "  verdict"
+    print(head)
+    print("-" * len(head))
+    for n in threads:
+        line = f"{n:>3}" + "".join(
+            f"{_ms(smp[lib, n]):>11.3f}{_pct(_spread(smp[lib, n])):>5}"
+            for lib in libs)
+        ratio = _median(np.divide(smp["seqnet", n], smp["torch", n]))
+        verdict = tally.at_most(ratio, END_TO_END_RATIO,
+                                f"medium lstm predict end to end {n}t")
+        line += f"{ratio:>8.2f}{f'<={END_TO_END_RATIO:g}x':>8}"
+        if "ort" in libs:
+            ratio_ort = _median(np.divide(smp["seqnet", n], smp["ort", n]))
+            line += f"{ratio_ort:>7.2f}"
+        print(f"{line}  {verdict}")
+    print("  labels equal to seqnet's: "
+          + ", ".join(f"{lib} {k} of {e2e['n']}"
+                      for lib, k in e2e["agree"].items()))
 
 
 if __name__ == "__main__":
