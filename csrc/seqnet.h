@@ -109,6 +109,13 @@ int sn_has_openmp(void);
 int sn_max_threads(void);
 /* Bytes of one core's level-2 cache (CPUID; 256 KiB when unknown). */
 size_t sn_l2_bytes(void);
+/* One core's float32 FMA throughput in GFLOP/s (2 flops per lane of an
+ * FMA) on the path sn_isa_current() names: independent FMA chains in
+ * registers (16 zmm for avx512, 12 ymm for avx2; for ref, the baseline
+ * compiler's multiplies and adds) run on the calling thread for about
+ * `seconds`, the fastest of a few blocks.  The benchmarks' %peak; 0 when
+ * seconds is not in (0, 10]. */
+double sn_fma_peak_gflops(double seconds);
 /* Parallel regions fall back to one thread for a while after a thread of
  * theirs finished late, as when other processes hold the cores (team.c);
  * 0 turns that off (SEQNET_ADAPTIVE_THREADS=0 in the environment does at

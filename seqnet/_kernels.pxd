@@ -150,6 +150,7 @@ cdef extern from "seqnet.h" nogil:
     const char *sn_isa_name(int isa)
     int sn_has_openmp()
     int sn_max_threads()
+    double sn_fma_peak_gflops(double seconds)
     void sn_set_adaptive_threads(int on)
 
     size_t sn_gemm_workspace_size(int n_threads)

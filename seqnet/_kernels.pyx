@@ -113,6 +113,19 @@ def max_threads():
     return sn_max_threads()
 
 
+def fma_peak(double seconds=0.2):
+    """One core's float32 FMA throughput in GFLOP/s on the path in use
+    (``isa_current()``), measured for about ``seconds`` on the calling
+    thread: the yardstick of the benchmarks' %peak."""
+    if not (0 < seconds <= 10):   # also refuses NaN
+        raise ValueError(f"seconds must be finite, in (0, 10], got "
+                         f"{seconds!r}")
+    cdef double gflops
+    with nogil:
+        gflops = sn_fma_peak_gflops(seconds)
+    return gflops
+
+
 def set_adaptive_threads(bint on):
     """Let parallel regions drop to one thread for a while after one of
     their threads finished late, as when other processes hold the cores
