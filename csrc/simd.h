@@ -94,9 +94,6 @@ typedef __m256 VEC;
     for (int i = 0; i < MR; i++) {                                            \
         acc[i][0] = acc[i][1] = VZERO();                                      \
         arow[i] = A + i * rs;                                                 \
-        /* the tile's C lines, on their way in while k runs */                \
-        _mm_prefetch((const char *)(C + i * ldc), _MM_HINT_T0);               \
-        _mm_prefetch((const char *)(C + i * ldc + 2 * VLEN - 1), _MM_HINT_T0);\
     }                                                                         \
     for (int64_t p = 0, off = 0; p < k; p++, off += cs) {                     \
         const VEC b0 = VLOAD(Bp), b1 = VLOAD(Bp + VLEN);                      \
