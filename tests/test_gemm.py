@@ -30,7 +30,7 @@ import pytest
 from seqnet import _kernels, _ops
 
 MN_SIZES = (1, 3, 4, 5, 7, 8, 9, 17, 100, 257)
-K_SIZES = (0, 1, 5, 300)   # 300 > KC = 256: two K blocks
+K_SIZES = (0, 1, 5, 300)   # 300 > kc = 256: two K blocks
 BETAS = (0.0, 1.0, -0.75)
 DTYPES = (np.float32, np.float64)
 TRANS = [(False, False), (False, True), (True, False), (True, True)]
@@ -173,7 +173,8 @@ def test_thread_count_does_not_change_bits(isa, dtype, trans_a, trans_b,
                                            beta, M, N):
     # M*N*K >= 2**23 (gemm.c's SN_GEMM_MIN_PARALLEL), so the driver does
     # split the jobs between threads: by row groups (M >= N; M spans two
-    # MC = 192 row blocks) or by column blocks (M < N); K = 300 crosses KC.
+    # or more row blocks: mc is at most 192) or by column blocks (M < N);
+    # K = 300 crosses kc = 256.
     K = 300
     rng = np.random.default_rng(4)
     A, B = _operands(rng, M, N, K, trans_a, trans_b, dtype)
@@ -199,9 +200,10 @@ def test_thread_count_does_not_change_bits(isa, dtype, trans_a, trans_b,
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_blocks_past_every_edge_match_matmul_on_any_thread_count(
         isa, dtype, trans_a, trans_b):
-    # N = 1100 spans two NC column blocks (1024 float32, 512 double), M =
-    # 420 three MC = 192 row blocks (grouped differently for 1, 2 and 3
-    # threads), K = 520 three KC = 256 blocks.
+    # N = 1100 spans two or more column blocks (nc is at most 1024
+    # float32, 512 double: gemm.c's sn_gemm_blocks_of), M = 420 three or
+    # more row blocks (mc at most 192; grouped differently for 1, 2 and 3
+    # threads), K = 520 three kc = 256 blocks.
     M, N, K = 420, 1100, 520
     rng = np.random.default_rng(6)
     A, B = _operands(rng, M, N, K, trans_a, trans_b, dtype)
