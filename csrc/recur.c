@@ -204,12 +204,10 @@ static void SN_FN(weight_grads)(SN_FN(sn_rnn) *r, real *dW, real *db,
  * carried through the whole sequence with all hidden units, so there is no
  * barrier inside the loop (a thread slowed by a busy core shows as a late
  * finish, and team.c runs the next regions on one thread).  Used whenever
- * every thread gets a few rows and U fits in L2.  SPLIT_UNITS: each
- * thread owns a slice of hidden units (whole panels of nr, so tiles never
- * depend on the thread count) for all rows, with one barrier per step; for
- * small batches with large steps, and for U too large for L2, which the
- * threads then read a share each (the "large" shapes of
- * bench/compare_torch.py measure it).  Either way a thread writes only its own rows or units and
+ * every thread gets a few rows.  SPLIT_UNITS: each thread owns a slice of
+ * hidden units (whole panels of nr, so tiles never depend on the thread
+ * count) for all rows, with one barrier per step; for small batches with
+ * large steps.  Either way a thread writes only its own rows or units and
  * every element is computed by the same arithmetic, so results do not
  * depend on the split.
  */
@@ -226,12 +224,7 @@ static sn_plan plan_threads(int64_t steps, int64_t B, int64_t H, int64_t G,
     const double step_work = (double)B * H * G;
     if (nt <= 1 || step_work * steps < SN_LOOP_MIN_PARALLEL)
         return p;
-    /* U out of L2: every chunk of rows would stream all of it from L3
-     * every step, while a slice of units streams only its share. */
-    const int u_in_l2 = (double)sizeof(real) * H * G <=
-                        0.5 * (double)sn_l2_bytes();
-    if (B >= SN_MIN_ROWS_PER_THREAD * 2 &&
-        (u_in_l2 || step_work < SN_STEP_MIN_PARALLEL)) {
+    if (B >= SN_MIN_ROWS_PER_THREAD * 2) {
         p.threads = (int)SN_MIN((int64_t)nt, B / SN_MIN_ROWS_PER_THREAD);
         /* One chunk per thread, of equal rows (in fours: the partial
          * tiles take a chunk's edge, gemm.h): every chunk streams all of U
