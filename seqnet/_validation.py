@@ -319,12 +319,13 @@ def check_feature_names(estimator, X, *, reset):
     reset : bool
         True in ``fit`` (and the first ``partial_fit``), False elsewhere.
     """
-    if (not reset and type(X) is np.ndarray
+    if (not reset and type(X) in (np.ndarray, list, tuple)
             and getattr(estimator, "feature_names_in_", None) is None):
-        # An array has no names and none were recorded: validate_data
-        # would find nothing to check or warn about, after a long look for
-        # DataFrames (bench/test_bench_kernels.py, SequenceClassifier
-        # group, predicting one short sequence, shows what it costs).
+        # An array or a plain list of sequences has no names and none were
+        # recorded: validate_data would find nothing to check or warn
+        # about, after a long look for DataFrames -- 40 us, a fifth of
+        # predicting one short sequence (bench/test_bench_kernels.py,
+        # SequenceClassifier group; bench/onnx_vs_seqnet.py at batch 1).
         return
     # ensure_2d=False stops validate_data from counting features itself:
     # it would read a list of sequences as a 2-D table.
