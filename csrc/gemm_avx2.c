@@ -14,18 +14,10 @@
 #define KC 256
 #define MR 6
 
-/* The tile of R rows: MR, and the partial tiles of the edges. */
-#define SN_UKR_OF(R)                                                          \
-    static void SN_FN(ukr_avx2_##R)(int64_t k, const real *restrict A,     \
-                                    int64_t rs, int64_t cs,                   \
-                                    const real *restrict Bp,                  \
-                                    real *restrict C, int64_t ldc,            \
-                                    real beta) {                              \
-        SN_UKR_BODY(R)                                                        \
-    }
-SN_UKR_OF(6)
-SN_UKR_OF(4)
-SN_UKR_OF(2)
+/* The full tile and the partial tiles of the edges. */
+SN_UKR_OF(avx2, 6)
+SN_UKR_OF(avx2, 4)
+SN_UKR_OF(avx2, 2)
 
 static void SN_FN(row_avx2)(int64_t k, const real *restrict A, int64_t cs,
                              const real *restrict Bp, real *restrict C,

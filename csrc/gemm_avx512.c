@@ -18,18 +18,10 @@
 #define KC 256
 #define MR 12
 
-/* The tile of R rows: MR, and the partial tiles of the edges. */
-#define SN_UKR_OF(R)                                                          \
-    static void SN_FN(ukr_avx512_##R)(int64_t k, const real *restrict A,     \
-                                    int64_t rs, int64_t cs,                   \
-                                    const real *restrict Bp,                  \
-                                    real *restrict C, int64_t ldc,            \
-                                    real beta) {                              \
-        SN_UKR_BODY(R)                                                        \
-    }
-SN_UKR_OF(12)
-SN_UKR_OF(8)
-SN_UKR_OF(4)
+/* The full tile and the partial tiles of the edges. */
+SN_UKR_OF(avx512, 12)
+SN_UKR_OF(avx512, 8)
+SN_UKR_OF(avx512, 4)
 
 static void SN_FN(row_avx512)(int64_t k, const real *restrict A, int64_t cs,
                              const real *restrict Bp, real *restrict C,

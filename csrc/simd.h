@@ -107,6 +107,17 @@ typedef __m256 VEC;
     }                                                                         \
     SN_STORE_PAIRS(MR, SN_TILE_ROW, acc)
 
+/* The micro-kernel of ISA for tiles of R rows -- its full tile and its
+ * partial ones (gemm.h): ukr_<ISA>_<R>. */
+#define SN_UKR_OF(ISA, R)                                                     \
+    static void SN_FN(ukr_##ISA##_##R)(int64_t k, const real *restrict A,     \
+                                       int64_t rs, int64_t cs,                \
+                                       const real *restrict Bp,               \
+                                       real *restrict C, int64_t ldc,         \
+                                       real beta) {                           \
+        SN_UKR_BODY(R)                                                        \
+    }
+
 /* One row across NP consecutive panels (panel q at Bp + q*ps), with
  * exactly the arithmetic of a row of the full tile (one FMA chain per
  * vector, k increasing), so a row's result does not depend on whether it
