@@ -180,11 +180,11 @@ static inline int SN_FN(by_rows)(const SN_FN(operand) *o, int64_t rows,
     return rows < mr && (o->lda || 4 * rows <= mr);
 }
 
-/* The tile (rows x cols, within one nr panel) at rows i0, panel j0 of
- * C = beta*C + the sum of the operands' products.  A full tile is written
- * in place by the micro-kernel, the first operand with beta and the others
- * added; full-width rows by the row kernel the same way; any other edge is
- * summed in a scratch tile and merged. */
+/* An edge tile (rows x cols, within one nr panel; gemm_ops writes the
+ * full ones) at rows i0, panel j0 of C = beta*C + the sum of the
+ * operands' products.  Full-width rows are written in place by partial
+ * tiles and the row kernel, the first operand with beta and the others
+ * added; a narrower edge is summed in a scratch tile and merged. */
 static void SN_FN(tile)(const SN_FN(sn_ukr) *u, real *restrict c,
                         int64_t ldc, const SN_FN(operand) *ops, int nops,
                         int64_t i0, int64_t j0, int64_t rows, int64_t cols,
@@ -192,13 +192,6 @@ static void SN_FN(tile)(const SN_FN(sn_ukr) *u, real *restrict c,
     const int mr = u->mr, nr = u->nr;
     const real *a, *b;
     int64_t rs, cs;
-    if (rows == mr && cols == nr) {
-        for (int q = 0; q < nops; q++) {
-            SN_FN(operand_at)(&ops[q], mr, nr, i0, j0, &a, &rs, &cs, &b);
-            u->fn(ops[q].k, a, rs, cs, b, c, ldc, q == 0 ? beta : 1);
-        }
-        return;
-    }
     if (cols == nr) {
         /* Fewer rows than a tile, in place: partial tiles while they fit,
          * then the row kernel (either reads only the rows it writes, so A
@@ -241,9 +234,7 @@ static void SN_FN(gemm_ops)(const SN_FN(sn_ukr) *u, real *restrict C,
     int64_t wide = 0;   /* columns done SN_WIDE panels at a time */
     /* Fewer rows than the smallest tile: each taken by the row kernel,
      * several panels at once, operand by operand as tile() takes them. */
-    int rows_only = m < mr;
-    for (int t = 0; t < SN_MAX_PARTS; t++)
-        rows_only &= u->part_rows[t] == 0 || m < u->part_rows[t];
+    int rows_only = m < SN_FN(sn_ukr_min_rows)(u);
     for (int q = 0; q < nops; q++)
         rows_only &= SN_FN(by_rows)(&ops[q], m, mr);
     if (rows_only) {
@@ -263,12 +254,12 @@ static void SN_FN(gemm_ops)(const SN_FN(sn_ukr) *u, real *restrict C,
     for (int64_t j0 = wide; j0 < n; j0 += nr) {
         const int64_t cols = SN_MIN((int64_t)nr, n - j0);
         int64_t i0 = 0;
-        if (nops > 1 && cols == nr) {
-            /* Full tiles operand by operand: each operand's B panel stays
-             * in L1 across the rows, where the panels of both together
-             * (k1 + k2 deep) may not fit.  A tile's sums are the same
-             * either way round: the first operand with beta, the others
-             * added. */
+        if (cols == nr) {
+            /* Full tiles, written in place operand by operand: each
+             * operand's B panel stays in L1 across the rows, where the
+             * panels of two together (k1 + k2 deep) may not fit.  A tile's
+             * sums are the same either way round: the first operand with
+             * beta, the others added. */
             const real *a, *b;
             int64_t rs, cs;
             for (int q = 0; q < nops; q++)
@@ -280,7 +271,7 @@ static void SN_FN(gemm_ops)(const SN_FN(sn_ukr) *u, real *restrict C,
                 }
             i0 = full_m;
         }
-        for (; i0 < m; i0 += mr)
+        for (; i0 < m; i0 += mr)   /* edges: tile() */
             SN_FN(tile)(u, C + i0 * ldc + j0, ldc, ops, nops, i0, j0,
                         SN_MIN((int64_t)mr, m - i0), cols, beta);
     }
@@ -317,19 +308,20 @@ void SN_FN(sn_gemm_packed_tn)(const SN_FN(sn_ukr) *u, real *restrict C,
  * workspace size serves every path (sn_set_isa may switch between the
  * sizing and the call) and both types.  B's block holds at most
  * SN_GEMM_MAX_B_BYTES, plus the zero padding of its last panel. */
+static inline size_t a_block_bytes(void) {
+    return sn_round_up(sizeof(double) * sn_packed_size(
+        SN_GEMM_MAX_MC, SN_GEMM_MAX_KC, SN_MAX_MR));
+}
+
 static size_t gemm_thread_bytes(void) {
-    const size_t a = sn_packed_size(SN_GEMM_MAX_MC, SN_GEMM_MAX_KC,
-                                    SN_MAX_MR);
-    const size_t b = SN_GEMM_MAX_B_BYTES +
-                     sizeof(double) * SN_MAX_NR * SN_GEMM_MAX_KC;
-    return sn_round_up(sizeof(double) * a) + sn_round_up(b);
+    return a_block_bytes() +
+           sn_round_up(SN_GEMM_MAX_B_BYTES +
+                       sizeof(double) * SN_MAX_NR * SN_GEMM_MAX_KC);
 }
 
 /* Where a thread's block of B starts in its packing buffers. */
 static inline real *b_block(real *Ap) {
-    return (real *)((char *)Ap + sn_round_up(
-        sizeof(double) * sn_packed_size(SN_GEMM_MAX_MC, SN_GEMM_MAX_KC,
-                                        SN_MAX_MR)));
+    return (real *)((char *)Ap + a_block_bytes());
 }
 
 /* C = beta*C for rows [0, m), columns [0, n) (K == 0). */
